@@ -1,0 +1,139 @@
+"""The public entry point: load (or build) an index and answer questions."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .answer import AnswerSettings, Reply, compose
+from .embed import Embedder
+from .errors import IndexStateError, QuestionError
+from .index import build_index, load_index, read_manifest, stale_reasons
+from .search import Searcher, SearchSettings
+from .text import clean
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CORPUS = (
+    Path(__file__).resolve().parent.parent / "corpus" / "seller_help_faq.txt"
+)
+DEFAULT_INDEX = Path(__file__).resolve().parent.parent / "index"
+MAX_QUESTION_CHARS = 1_000
+
+
+class FaqBot:
+    """Answers questions from one FAQ index.
+
+    Load it with `FaqBot.open`; the model and index load once and every
+    call to `ask` reuses them. `ask` is safe to call from many threads.
+
+    Args:
+        index: A loaded index.
+        embedder: The model it was built with.
+        search_settings: Retrieval weights. Defaults to `SearchSettings()`.
+        answer_settings: Answer rules. Defaults to `AnswerSettings()`.
+    """
+
+    def __init__(
+        self,
+        index,
+        embedder: Embedder,
+        search_settings: SearchSettings | None = None,
+        answer_settings: AnswerSettings | None = None,
+    ):
+        self.index = index
+        self.embedder = embedder
+        self.searcher = Searcher(index, embedder, search_settings)
+        self.answer_settings = answer_settings or AnswerSettings()
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | Path = DEFAULT_INDEX,
+        corpus: str | Path | None = DEFAULT_CORPUS,
+        model: str | None = None,
+        rebuild: bool = True,
+        show_progress: bool = False,
+    ) -> FaqBot:
+        """Load the index at `index_dir`, rebuilding it first when needed.
+
+        Args:
+            index_dir: The index folder. Defaults to the repository's `index/`.
+            corpus: The FAQ the index must match; None skips that check.
+                Defaults to the shipped seller-help FAQ.
+            model: Model id or folder. Defaults to `$FAQ_MODEL` or
+                all-MiniLM-L6-v2.
+            rebuild: Rebuild a missing, stale or damaged index from `corpus`
+                instead of failing. Defaults to True.
+            show_progress: Progress bar during a rebuild. Defaults to False.
+
+        Raises:
+            IndexStateError: The index is unusable and cannot be rebuilt.
+            CorpusError, ModelError: The inputs are at fault.
+        """
+        embedder = Embedder(model)
+        reasons = _problems(index_dir, corpus, embedder.name)
+        if reasons:
+            if not rebuild or corpus is None:
+                raise IndexStateError(
+                    f"index at {index_dir} cannot be used: {'; '.join(reasons)}; "
+                    "run: python -m app build"
+                )
+            log.warning("rebuilding index at %s: %s", index_dir, "; ".join(reasons))
+            build_index(corpus, index_dir, embedder, show_progress=show_progress)
+        return cls(load_index(index_dir), embedder)
+
+    def ask(self, question: str, top_k: int = 5) -> Reply:
+        """Answer one question.
+
+        Args:
+            question: Any text; it is cleaned and cut to `MAX_QUESTION_CHARS`.
+            top_k: Topics to rank. Defaults to 5.
+
+        Raises:
+            QuestionError: The question is empty once cleaned.
+        """
+        if not isinstance(question, str):
+            raise QuestionError(
+                f"a question must be text, not {type(question).__name__}"
+            )
+        text, notice = prepare_question(question)
+        query, hits = self.searcher.search(text, top_k=top_k)
+        reply = compose(text, query, hits, self.index, self.answer_settings)
+        reply.notice = notice
+        return reply
+
+
+def prepare_question(question: str) -> tuple[str, str | None]:
+    """Clean a question and cut it to the length limit.
+
+    Returns:
+        The text to answer and a notice for the user when it was cut.
+
+    Raises:
+        QuestionError: Nothing is left once spaces and control characters go.
+    """
+    notice = None
+    if len(question) > MAX_QUESTION_CHARS * 4:
+        question = question[: MAX_QUESTION_CHARS * 4]
+    text = clean(question)
+    if not text:
+        raise QuestionError("the question is empty; please type a question")
+    if len(text) > MAX_QUESTION_CHARS:
+        text = text[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0] or text[:MAX_QUESTION_CHARS]
+        notice = (
+            f"Your question was cut to its first {MAX_QUESTION_CHARS:,} characters."
+        )
+    return text, notice
+
+
+def _problems(index_dir: str | Path, corpus, model_name: str) -> list[str]:
+    from .index import verify_files
+
+    try:
+        manifest = read_manifest(index_dir)
+    except IndexStateError as err:
+        return [str(err)]
+    return stale_reasons(manifest, corpus, model_name) + verify_files(
+        index_dir, manifest
+    )

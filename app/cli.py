@@ -1,0 +1,196 @@
+"""Command line: build the index, ask questions, serve the chat."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TextIO
+
+from .bot import DEFAULT_CORPUS, DEFAULT_INDEX, FaqBot
+from .errors import FaqError
+
+log = logging.getLogger("app")
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    """Register a sub-command handler under `name`."""
+
+    def register(handler: Command) -> Command:
+        COMMANDS[name] = handler
+        return handler
+
+    return register
+
+
+def _add_index_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--index",
+        type=Path,
+        default=DEFAULT_INDEX,
+        help="index folder (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=DEFAULT_CORPUS,
+        help="FAQ file or folder the index must match (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="model id or folder (default: $FAQ_MODEL or all-MiniLM-L6-v2)",
+    )
+    parser.add_argument(
+        "--no-rebuild",
+        action="store_true",
+        help="fail instead of rebuilding a stale or damaged index",
+    )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="build the index from a FAQ")
+    build.add_argument(
+        "--corpus", type=Path, default=DEFAULT_CORPUS, help="FAQ file or folder"
+    )
+    build.add_argument("--index", type=Path, default=DEFAULT_INDEX, help="index folder")
+    build.add_argument("--model", default=None, help="model id or folder")
+
+    ask = sub.add_parser(
+        "ask", help="answer questions from arguments or standard input"
+    )
+    _add_index_options(ask)
+    ask.add_argument("--json", action="store_true", help="one JSON object a line")
+    ask.add_argument(
+        "questions",
+        nargs="*",
+        metavar="QUESTION",
+        help="questions (quote each); none: read one a line from stdin",
+    )
+
+    serve = sub.add_parser("serve", help="serve the web chat")
+    _add_index_options(serve)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=7860, help="port (default: %(default)s)"
+    )
+    return parser
+
+
+@command("build")
+def run_build(args: argparse.Namespace) -> int:
+    """Build the index from a FAQ."""
+    from .embed import Embedder
+    from .index import build_index
+
+    manifest = build_index(args.corpus, args.index, Embedder(args.model))
+    print(
+        f"Built {args.index}: {manifest['entries']} entries, {manifest['passages']} passages,"
+        f" {manifest['vectors']} vectors in {manifest['build_seconds']} s"
+    )
+    return 0
+
+
+def open_bot(args: argparse.Namespace) -> FaqBot:
+    """Open the bot that the index options name."""
+    return FaqBot.open(
+        args.index,
+        corpus=args.corpus,
+        model=args.model,
+        rebuild=not args.no_rebuild,
+        show_progress=True,
+    )
+
+
+@command("ask")
+def run_ask(args: argparse.Namespace) -> int:
+    """Answer questions."""
+    bot = open_bot(args)
+    questions: Iterable[str] = args.questions or _lines(sys.stdin)
+    failures = 0
+    for question in questions:
+        failures += not _answer_one(bot, question, args.json, sys.stdout)
+    return 1 if failures else 0
+
+
+def _lines(stream: TextIO) -> Iterable[str]:
+    for line in stream:
+        yield line.rstrip("\n")
+
+
+def _answer_one(bot: FaqBot, question: str, as_json: bool, out: TextIO) -> bool:
+    try:
+        reply = bot.ask(question)
+    except FaqError as err:
+        if as_json:
+            out.write(json.dumps({"question": question, "error": str(err)}) + "\n")
+        print(f"error: {err}", file=sys.stderr)
+        return False
+    if as_json:
+        out.write(json.dumps(reply.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        out.write(_plain(reply) + "\n")
+    out.flush()
+    return True
+
+
+def _plain(reply) -> str:
+    lines = [f"Q: {reply.question}"]
+    if reply.notice:
+        lines.append(f"({reply.notice})")
+    lines.append(reply.answer)
+    for citation in reply.citations:
+        lines.append(f"  [{citation.n}] {citation.topic} (score {citation.score:.3f})")
+    return "\n".join(lines) + "\n"
+
+
+@command("serve")
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve the chat in the browser."""
+    from .ui import launch
+
+    launch(open_bot(args), host=args.host, port=args.port)
+    return 0
+
+
+def _quiet_libraries() -> None:
+    """Keep third-party chatter (weight-loading bars, loader notes) off the
+    terminal; our own INFO lines stay."""
+    for name in ("faiss", "sentence_transformers", "transformers", "httpx", "bm25s"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run one command, turn known errors into one line."""
+    args = make_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    _quiet_libraries()
+    try:
+        return COMMANDS[args.command](args)
+    except FaqError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
