@@ -107,6 +107,9 @@ class Lexical:
     def scores(self, question: str) -> np.ndarray:
         """BM25 score of every passage for `question`."""
         tokens = self._tokenize([question], ids=False)[0]
+        if not tokens:
+            # Only stop words or punctuation: bm25s cannot score an empty query.
+            return np.zeros(self.model.scores["num_docs"], dtype=np.float32)
         return np.asarray(self.model.get_scores(tokens), dtype=np.float32)
 
     def _tokenize(self, texts: list[str], ids: bool = True):
