@@ -40,3 +40,8 @@ class IndexStateError(FaqError):
 
 class QuestionError(FaqError):
     """A question cannot be answered as given (for example, it is empty)."""
+
+
+class FeedbackError(FaqError):
+    """User feedback cannot be stored or exported (for example, the data
+    folder is not writable, or an export would overwrite a file)."""
