@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 from .answer import AnswerSettings, Reply, compose
-from .embed import Embedder
+from .embed import Embedder, file_sha256
 from .errors import IndexStateError, QuestionError
-from .index import build_index, load_index, read_manifest, stale_reasons
+from .index import MANIFEST, build_index, load_index, read_manifest, stale_reasons
 from .search import Searcher, SearchSettings
-from .text import clean
+from .text import clean, words
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class FaqBot:
         self.embedder = embedder
         self.searcher = Searcher(index, embedder, search_settings)
         self.answer_settings = answer_settings or AnswerSettings()
+        self.manifest_sha256 = _manifest_sha256(index)
 
     @classmethod
     def open(
@@ -111,7 +112,8 @@ def prepare_question(question: str) -> tuple[str, str | None]:
         The text to answer and a notice for the user when it was cut.
 
     Raises:
-        QuestionError: Nothing is left once spaces and control characters go.
+        QuestionError: Nothing is left once spaces and control characters go,
+            or what is left holds no letter or digit.
     """
     notice = None
     if len(question) > MAX_QUESTION_CHARS * 4:
@@ -119,12 +121,23 @@ def prepare_question(question: str) -> tuple[str, str | None]:
     text = clean(question)
     if not text:
         raise QuestionError("the question is empty; please type a question")
+    if not words(text[:MAX_QUESTION_CHARS]):
+        raise QuestionError(
+            f"the question {text[:40]!r} has no words; please type a question"
+        )
     if len(text) > MAX_QUESTION_CHARS:
         text = text[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0] or text[:MAX_QUESTION_CHARS]
         notice = (
             f"Your question was cut to its first {MAX_QUESTION_CHARS:,} characters."
         )
     return text, notice
+
+
+def _manifest_sha256(index) -> str:
+    """SHA-256 of the manifest the index was loaded from; it ties each stored
+    vote to the exact index that gave the answer ("" when there is none)."""
+    path = Path(getattr(index, "folder", "")) / MANIFEST
+    return file_sha256(path) if path.is_file() else ""
 
 
 def _problems(index_dir: str | Path, corpus, model_name: str) -> list[str]:

@@ -87,7 +87,56 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=int, default=7860, help="port (default: %(default)s)"
     )
+    _add_serve_limits(serve)
+    _add_feedback_parser(sub)
     return parser
+
+
+def _add_data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="feedback folder (default: $FAQ_DATA_DIR, /data on a Space, or data/)",
+    )
+
+
+def _add_serve_limits(parser: argparse.ArgumentParser) -> None:
+    _add_data_option(parser)
+    parser.add_argument(
+        "--max-queue",
+        type=int,
+        default=64,
+        help="requests that may wait; more are told the chat is busy (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="requests answered at once (default: %(default)s)",
+    )
+
+
+def _add_feedback_parser(sub) -> None:
+    feedback = sub.add_parser("feedback", help="review the votes users gave")
+    actions = feedback.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="write every vote as CSV or JSON Lines")
+    export.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        default="csv",
+        help="(default: %(default)s)",
+    )
+    export.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="file to write (default: standard output)",
+    )
+    export.add_argument(
+        "--force", action="store_true", help="overwrite an existing --out file"
+    )
+    _add_data_option(export)
 
 
 @command("build")
@@ -162,7 +211,40 @@ def run_serve(args: argparse.Namespace) -> int:
     """Serve the chat in the browser."""
     from .ui import launch
 
-    launch(open_bot(args), host=args.host, port=args.port)
+    launch(
+        open_bot(args),
+        host=args.host,
+        port=args.port,
+        data=args.data,
+        max_queue=args.max_queue,
+        concurrency=args.concurrency,
+    )
+    return 0
+
+
+@command("feedback")
+def run_feedback(args: argparse.Namespace) -> int:
+    """Export the stored votes for review."""
+    from .errors import FeedbackError
+    from .feedback import FeedbackStore, data_dir, export
+
+    folder = data_dir(args.data)
+    if not (folder / "feedback.sqlite3").is_file():
+        raise FeedbackError(f"no feedback stored in {str(folder)!r}")
+    rows = FeedbackStore(folder).rows()
+    if args.out is None:
+        count = export(rows, args.format, sys.stdout)
+    else:
+        try:
+            with open(
+                args.out, "w" if args.force else "x", encoding="utf-8", newline=""
+            ) as out:
+                count = export(rows, args.format, out)
+        except FileExistsError:
+            raise FeedbackError(
+                f"{str(args.out)!r} exists; pass --force to overwrite it"
+            ) from None
+    log.info("exported %d votes from %s", count, folder)
     return 0
 
 

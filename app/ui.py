@@ -3,23 +3,37 @@
 Everything shown comes from the FAQ or from the user, so both are escaped
 before Gradio renders them as Markdown: HTML, script tags, images and links
 in a question or in the corpus appear as inert text.
+
+The conversation lives on the server, in each session's state, and is never
+read back from the browser: the history a client sends cannot smuggle in
+files or markup, and a thumbs up or down always refers to a reply this
+server gave. A bounded queue answers a flood with "busy" instead of growing.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+from pathlib import Path
 from typing import Any
 
-import gradio as gr
+# Gradio would otherwise report usage and check for updates over the network.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from .answer import Reply
-from .bot import MAX_QUESTION_CHARS, FaqBot
-from .errors import FaqError
+import gradio as gr  # noqa: E402
+
+from .answer import Reply  # noqa: E402
+from .bot import DEFAULT_INDEX, MAX_QUESTION_CHARS, FaqBot  # noqa: E402
+from .errors import FaqError, FeedbackError  # noqa: E402
+from .feedback import FeedbackStore, data_dir  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 TITLE = "Seller help FAQ"
+# Turns kept in one conversation; older ones scroll away, so neither the
+# state nor the messages sent to the browser grow without end.
+MAX_TURNS = 50
 # Characters that Markdown or HTML would act on.
 _MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
@@ -69,21 +83,64 @@ def example_questions(bot: FaqBot, count: int = 5) -> list[str]:
     return [t[0].upper() + t[1:] for t in topics if len(t) > 20][:count]
 
 
+def new_session() -> dict[str, Any]:
+    """An empty conversation: the chat messages, and the reply behind each
+    assistant message keyed by its position."""
+    return {"messages": [], "replies": {}}
+
+
 def make_respond(bot: FaqBot):
     """The chat handler bound to one bot."""
 
-    def respond(message: str, history: list[dict[str, Any]]):
-        history = list(history or [])
+    def respond(message: str, session: dict[str, Any] | None):
         try:
             reply = bot.ask(message or "")
         except FaqError as err:
-            gr.Warning(str(err))
-            return "", history, gr.skip()
-        history.append({"role": "user", "content": escape(reply.question)})
-        history.append({"role": "assistant", "content": render_reply(reply)})
-        return "", history, render_passages(reply)
+            raise gr.Error(str(err)) from None
+        session = session or new_session()
+        messages = session["messages"] + [
+            {"role": "user", "content": escape(reply.question)},
+            {"role": "assistant", "content": render_reply(reply)},
+        ]
+        replies = {**session["replies"], len(messages) - 1: reply.to_dict()}
+        session = _trim({"messages": messages, "replies": replies})
+        return "", session["messages"], render_passages(reply), session
 
     return respond
+
+
+def _trim(session: dict[str, Any], max_turns: int = MAX_TURNS) -> dict[str, Any]:
+    """Keep the last `max_turns` turns, renumbering the replies to match."""
+    drop = max(0, len(session["messages"]) - 2 * max_turns)
+    if not drop:
+        return session
+    return {
+        "messages": session["messages"][drop:],
+        "replies": {i - drop: r for i, r in session["replies"].items() if i >= drop},
+    }
+
+
+def make_like(bot: FaqBot, store: FeedbackStore | None):
+    """The handler of the chat's thumbs up and down: stores the vote with the
+    reply it was given to."""
+
+    def like(session: dict[str, Any] | None, vote: gr.LikeData) -> None:
+        position = vote.index[0] if isinstance(vote.index, list | tuple) else vote.index
+        reply = (session or new_session())["replies"].get(position)
+        # Anything but a plain up or down (for example, taking a vote back)
+        # and votes on messages that are not replies are not stored.
+        if reply is None or not isinstance(vote.liked, bool):
+            return
+        if store is None:
+            gr.Warning("Feedback is not being stored on this server.")
+            return
+        try:
+            store.record(vote.liked, reply, bot.manifest_sha256)
+        except FeedbackError as err:
+            log.warning("vote not stored: %s", err)
+            gr.Warning("Your feedback could not be stored; please try later.")
+
+    return like
 
 
 def make_ask(bot: FaqBot):
@@ -98,14 +155,48 @@ def make_ask(bot: FaqBot):
     return ask
 
 
-def build_app(bot: FaqBot) -> gr.Blocks:
-    """Lay out the chat for one bot."""
-    with gr.Blocks(title=TITLE) as demo:
+def open_store(folder: str | Path | None = None) -> FeedbackStore | None:
+    """The feedback store, or None (with a warning) when it cannot be opened."""
+    try:
+        return FeedbackStore(folder)
+    except FeedbackError as err:
+        log.warning("feedback will not be stored: %s", err)
+        return None
+
+
+def build_app(
+    bot: FaqBot,
+    data: str | Path | None = None,
+    max_queue: int = 64,
+    concurrency: int = 4,
+) -> gr.Blocks:
+    """Lay out the chat for one bot, with a bounded request queue.
+
+    Args:
+        bot: The bot that answers.
+        data: Folder for feedback. Defaults to `feedback.data_dir()`.
+        max_queue: Requests that may wait; more get a "queue is full" reply.
+            Defaults to 64.
+        concurrency: Requests answered at once. Defaults to 4.
+
+    Returns:
+        The app, ready to launch.
+    """
+    store = open_store(data)
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(
             f"## {TITLE}\nAnswers are sentences taken from the FAQ, each marked with "
             "the topic it came from. Questions the FAQ does not cover are declined."
         )
-        chatbot = gr.Chatbot(label="Chat", height=480, sanitize_html=True)
+        session = gr.State(new_session())
+        chatbot = gr.Chatbot(
+            label="Chat",
+            height=480,
+            sanitize_html=True,
+            allow_tags=False,
+            latex_delimiters=[],
+            buttons=["copy", "copy_all"],
+        )
         question = gr.Textbox(
             label="Your question",
             placeholder="Ask about the seller help FAQ",
@@ -117,16 +208,66 @@ def build_app(bot: FaqBot) -> gr.Blocks:
             passages = gr.Markdown("Ask a question to see the passages.")
         question.submit(
             make_respond(bot),
-            [question, chatbot],
-            [question, chatbot, passages],
+            [question, session],
+            [question, chatbot, passages, session],
             api_name="chat",
         )
+        chatbot.like(make_like(bot, store), [session], None, api_visibility="private")
         gr.api(make_ask(bot), api_name="ask")
+    demo.queue(max_size=max_queue, default_concurrency_limit=concurrency)
     return demo
 
 
-def launch(bot: FaqBot, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Serve the chat until interrupted."""
-    demo = build_app(bot)
-    demo.queue(default_concurrency_limit=4, max_size=64)
-    demo.launch(server_name=host, server_port=port, show_error=True)
+def launch_options(
+    host: str = "127.0.0.1",
+    port: int | None = 7860,
+    blocked: list[str | Path] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for `Blocks.launch`: local only unless told, no share
+    link, no server-side rendering, index and feedback files never served.
+
+    Args:
+        host: Address to bind. Defaults to 127.0.0.1.
+        port: Port; None lets Gradio pick. Defaults to 7860.
+        blocked: Folders never to serve. Defaults to the default index and
+            data folders.
+    """
+    blocked = blocked or [DEFAULT_INDEX, data_dir()]
+    return {
+        "server_name": host,
+        "server_port": port,
+        "share": False,
+        "ssr_mode": False,
+        "show_error": False,
+        "blocked_paths": [str(Path(p).resolve()) for p in blocked],
+    }
+
+
+def launch(
+    bot: FaqBot,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    data: str | Path | None = None,
+    max_queue: int = 64,
+    concurrency: int = 4,
+    block: bool = True,
+) -> gr.Blocks:
+    """Serve the chat; until interrupted unless `block` is False.
+
+    Args:
+        bot: The bot that answers.
+        host: Address to bind. Defaults to 127.0.0.1.
+        port: Port. Defaults to 7860.
+        data: Folder for feedback. Defaults to `feedback.data_dir()`.
+        max_queue: Requests that may wait. Defaults to 64.
+        concurrency: Requests answered at once. Defaults to 4.
+        block: Serve in the foreground. Defaults to True; with False the
+            server runs in a thread and the caller must `close()` it.
+
+    Returns:
+        The running app (once it stops, when `block` is True).
+    """
+    demo = build_app(bot, data, max_queue=max_queue, concurrency=concurrency)
+    blocked = [bot.index.folder, data_dir(data)]
+    demo.launch(**launch_options(host, port, blocked), prevent_thread_lock=not block)
+    return demo
