@@ -89,6 +89,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _add_serve_limits(serve)
     _add_feedback_parser(sub)
+    _add_eval_parser(sub)
     return parser
 
 
@@ -245,6 +246,37 @@ def run_feedback(args: argparse.Namespace) -> int:
                 f"{str(args.out)!r} exists; pass --force to overwrite it"
             ) from None
     log.info("exported %d votes from %s", count, folder)
+    return 0
+
+
+def _add_eval_parser(sub) -> None:
+    from .evaluate import DEFAULT_SET, SPLITS
+
+    evaluate = sub.add_parser("eval", help="measure retrieval on labelled questions")
+    _add_index_options(evaluate)
+    evaluate.add_argument(
+        "--set",
+        type=Path,
+        default=DEFAULT_SET,
+        help="JSON Lines of labelled questions (default: %(default)s)",
+    )
+    evaluate.add_argument(
+        "--split", choices=SPLITS, default="all", help="questions to use (default: all)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command("eval")
+def run_eval(args: argparse.Namespace) -> int:
+    """Measure retrieval and refusals on labelled questions."""
+    from .evaluate import evaluate, format_table
+
+    figures = evaluate(open_bot(args), args.set, args.split, show_progress=True)
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+    else:
+        print(f"{figures['set']} ({figures['split']})")
+        print(format_table(figures))
     return 0
 
 

@@ -86,11 +86,15 @@ class Lexical:
     @classmethod
     def build(cls, passages: list[Passage]) -> Lexical:
         """Index the passages' embedded texts."""
+        return cls.from_texts([p.key_text for p in passages])
+
+    @classmethod
+    def from_texts(cls, texts: list[str]) -> Lexical:
+        """Index plain texts; scores come back in the same order."""
         import bm25s
 
         lexical = cls(bm25s.BM25())
-        tokens = lexical._tokenize([p.key_text for p in passages])
-        lexical.model.index(tokens, show_progress=False)
+        lexical.model.index(lexical._tokenize(texts), show_progress=False)
         return lexical
 
     def save(self, folder: Path) -> None:
