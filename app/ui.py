@@ -41,7 +41,10 @@ _MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 def escape(text: str) -> str:
     """Return `text` so that Markdown and HTML show it literally."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MARKUP.sub(r"\\\1", text)
+    text = _MARKUP.sub(r"\\\1", text)
+    # The chat's Markdown turns bare "http://..." into links; an entity for
+    # the colon shows the same text but is no longer a URL to the parser.
+    return text.replace("://", "&#58;//")
 
 
 def render_reply(reply: Reply) -> str:
