@@ -238,7 +238,8 @@ def _table_records(file: Path, text: str, delimiter: str) -> Iterator[tuple[int,
             record = {key: row.get(name) for key, name in columns.items()}
             yield reader.line_num, record
     except csv.Error as err:
-        raise CorpusError(file, f"broken CSV: {err}", reader.line_num) from None
+        # The reader counts a line only once it is parsed; the fault is on the next.
+        raise CorpusError(file, f"broken CSV: {err}", reader.line_num + 1) from None
 
 
 def _entry(file: Path, line: int, record: Any) -> Entry:
