@@ -91,6 +91,8 @@ def build_index(
 
     Raises:
         CorpusError: The corpus cannot be read; nothing on disk changes.
+        IndexStateError: The files cannot be written (for example, the disk
+            is full); the previous index is left as it was.
     """
     started = time.perf_counter()
     folder = Path(folder)
@@ -102,6 +104,7 @@ def build_index(
 
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".gen-", dir=folder))
+    generation = staging
     try:
         vector_info = _write_data(staging, entries, passages, keys, vectors)
         manifest = _manifest(
@@ -122,8 +125,16 @@ def build_index(
         manifest["generation"] = generation.name
         manifest["build_seconds"] = round(time.perf_counter() - started, 2)
         _replace_manifest(folder, manifest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+    except BaseException as err:
+        # Until the manifest names it, the new generation is only clutter.
+        for leftover in (staging, generation):
+            shutil.rmtree(leftover, ignore_errors=True)
+        # A full disk shows up as OSError (numpy, files) or RuntimeError (FAISS).
+        if isinstance(err, OSError | RuntimeError):
+            raise IndexStateError(
+                f"cannot write the index at {folder} ({err}); "
+                "the previous index is unchanged"
+            ) from err
         raise
     _drop_old_generations(folder, keep=manifest["generation"])
     log.info(
