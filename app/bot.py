@@ -115,10 +115,10 @@ def prepare_question(question: str) -> tuple[str, str | None]:
         QuestionError: Nothing is left once spaces and control characters go,
             or what is left holds no letter or digit.
     """
-    notice = None
-    if len(question) > MAX_QUESTION_CHARS * 4:
-        question = question[: MAX_QUESTION_CHARS * 4]
-    text = clean(question)
+    # Cleaning is linear, but a huge paste need not be read in full; the
+    # cleaned text is then cut to the limit at a word boundary.
+    cut = len(question) > MAX_QUESTION_CHARS * 4
+    text = clean(question[: MAX_QUESTION_CHARS * 4])
     if not text:
         raise QuestionError("the question is empty; please type a question")
     if not words(text[:MAX_QUESTION_CHARS]):
@@ -127,9 +127,12 @@ def prepare_question(question: str) -> tuple[str, str | None]:
         )
     if len(text) > MAX_QUESTION_CHARS:
         text = text[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0] or text[:MAX_QUESTION_CHARS]
-        notice = (
-            f"Your question was cut to its first {MAX_QUESTION_CHARS:,} characters."
-        )
+        cut = True
+    notice = (
+        f"Your question was cut to its first {MAX_QUESTION_CHARS:,} characters."
+        if cut
+        else None
+    )
     return text, notice
 
 

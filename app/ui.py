@@ -17,11 +17,14 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 # Gradio would otherwise report usage and check for updates over the network.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+from starlette.responses import PlainTextResponse  # noqa: E402
 
 from .answer import Reply  # noqa: E402
 from .bot import DEFAULT_INDEX, MAX_QUESTION_CHARS, FaqBot  # noqa: E402
@@ -34,6 +37,9 @@ TITLE = "Seller help FAQ"
 # Turns kept in one conversation; older ones scroll away, so neither the
 # state nor the messages sent to the browser grow without end.
 MAX_TURNS = 50
+# Gradio's file route also fetches any public URL it is given; this chat
+# serves no remote file, so such requests are refused before they go out.
+_REMOTE_FILE = re.compile(r"/file=\s*[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 # Characters that Markdown or HTML would act on.
 _MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
@@ -221,13 +227,30 @@ def build_app(
     return demo
 
 
+class RefuseRemoteFiles:
+    """ASGI middleware: answers 403 to `/file=<url>` instead of letting the
+    server fetch the URL on the caller's behalf."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        path = unquote(scope.get("path", "")) if scope["type"] == "http" else ""
+        if _REMOTE_FILE.search(path):
+            refusal = PlainTextResponse("remote files are not served", status_code=403)
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def launch_options(
     host: str = "127.0.0.1",
     port: int | None = 7860,
     blocked: list[str | Path] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch`: local only unless told, no share
-    link, no server-side rendering, index and feedback files never served.
+    link, no server-side rendering, index and feedback files never served,
+    no remote file fetched, uploads capped.
 
     Args:
         host: Address to bind. Defaults to 127.0.0.1.
@@ -243,6 +266,11 @@ def launch_options(
         "ssr_mode": False,
         "show_error": False,
         "blocked_paths": [str(Path(p).resolve()) for p in blocked],
+        # The chat takes no files: uploads stay tiny, and no past questions
+        # are kept in the browser's run history.
+        "max_file_size": "100kb",
+        "run_history": False,
+        "app_kwargs": {"middleware": [Middleware(RefuseRemoteFiles)]},
     }
 
 
