@@ -21,6 +21,9 @@ from urllib.parse import unquote
 
 # Gradio would otherwise report usage and check for updates over the network.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Gradio keeps a record of the last N events in memory for its monitoring
+# page; 10,000 by default, which is more memory than this chat needs.
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
