@@ -248,21 +248,24 @@ def run_bot(
                 found=reply.found,
                 first_topic=reply.citations[0].topic if reply.citations else None,
                 seconds=seconds,
-                signals=_signals(hits),
+                signals=_signals(hits, bot.answer_settings),
             )
         )
     return outcomes
 
 
-def _signals(hits) -> dict[str, float]:
+def _signals(hits, settings) -> dict[str, float]:
+    from .answer import confidence
+
     if not hits:
         return {}
     best = hits[0]
     second = hits[1].score if len(hits) > 1 else 0.0
     return {
+        "confidence": confidence(hits, settings),
         "score": best.score,
         "dense": best.dense,
-        "lexical": best.lexical,
+        "coverage": best.coverage,
         "lexical_raw": best.lexical_raw,
         "margin": best.score - second,
     }
