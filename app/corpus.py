@@ -25,7 +25,7 @@ from .text import clean, fold, near_duplicate, sentence_spans, words
 log = logging.getLogger(__name__)
 
 # Bumped whenever parsing, cleaning or chunking changes, so built indexes go stale.
-PARSER_VERSION = 4
+PARSER_VERSION = 5
 SUFFIXES = (".txt", ".jsonl", ".json", ".csv", ".tsv")
 MAX_QUESTION_CHARS = 2_000
 MAX_ANSWER_CHARS = 200_000
@@ -204,28 +204,71 @@ def _jsonl_records(file: Path, text: str) -> Iterator[tuple[int, dict]]:
 
 def _json_records(file: Path, text: str) -> Iterator[tuple[int, dict]]:
     """Walk a JSON array item by item, so each item's line is known."""
-    decoder = json.JSONDecoder()
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise CorpusError(file, f"not valid JSON: {err.msg}", err.lineno) from None
-    if isinstance(data, dict):
-        data = next((v for v in data.values() if isinstance(v, list)), None)
-    if not isinstance(data, list):
+    position = _array_start(text, data)
+    if position is None:
         raise CorpusError(
             file, "expected a JSON array of {question, answer} objects", 1
         )
-    position = text.index("[") + 1
-    for _ in data:
-        while text[position] in " \t\r\n,":
-            position += 1
+    decoder = json.JSONDecoder()
+    for _ in range(len(_records_of(data))):
+        position = _skip(text, position, " \t\r\n,")
         record, end = decoder.raw_decode(text, position)
         yield text.count("\n", 0, position) + 1, record
         position = end
 
 
+def _records_of(data: Any) -> list:
+    """The array of records: the document itself, or the object's `entries`
+    array, or else its first array value."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        key = _array_key(data)
+        return data[key] if key is not None else []
+    return []
+
+
+def _array_key(data: dict) -> str | None:
+    if isinstance(data.get("entries"), list):
+        return "entries"
+    return next((k for k, v in data.items() if isinstance(v, list)), None)
+
+
+def _array_start(text: str, data: Any) -> int | None:
+    """Offset just inside the records array, found by decoding the top-level
+    object key by key (a bracket inside an earlier string must not count)."""
+    start = _skip(text, 0, " \t\r\n")
+    if isinstance(data, list):
+        return start + 1
+    if not isinstance(data, dict) or (wanted := _array_key(data)) is None:
+        return None
+    decoder = json.JSONDecoder()
+    position = start + 1
+    while True:
+        position = _skip(text, position, " \t\r\n,")
+        key, position = decoder.raw_decode(text, position)
+        position = _skip(text, position, " \t\r\n:")
+        _, end = decoder.raw_decode(text, position)
+        if key == wanted:
+            return position + 1
+        position = end
+
+
+def _skip(text: str, position: int, characters: str) -> int:
+    while text[position] in characters:
+        position += 1
+    return position
+
+
 def _table_records(file: Path, text: str, delimiter: str) -> Iterator[tuple[int, dict]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    _allow_long_fields()
+    reader = csv.DictReader(
+        io.StringIO(text, newline=""), delimiter=delimiter, strict=True
+    )
     columns = {name.strip().lower(): name for name in reader.fieldnames or [] if name}
     missing = [c for c in ("question", "answer") if c not in columns]
     if missing:
@@ -233,13 +276,30 @@ def _table_records(file: Path, text: str, delimiter: str) -> Iterator[tuple[int,
         raise CorpusError(
             file, f"missing column {missing[0]!r}; columns found: {found}", 1
         )
-    try:
-        for row in reader:
-            record = {key: row.get(name) for key, name in columns.items()}
-            yield reader.line_num, record
-    except csv.Error as err:
-        # The reader counts a line only once it is parsed; the fault is on the next.
-        raise CorpusError(file, f"broken CSV: {err}", reader.line_num + 1) from None
+    while True:
+        # A quoted field may span lines; a row is reported at its first line.
+        first_line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            problem = _csv_problem(err)
+            raise CorpusError(file, f"broken CSV: {problem}", first_line) from None
+        yield first_line, {key: row.get(name) for key, name in columns.items()}
+
+
+def _allow_long_fields() -> None:
+    """Let the csv module read any field the length check accepts, so a
+    long answer is measured against MAX_ANSWER_CHARS, not csv's own limit."""
+    if csv.field_size_limit() <= MAX_ANSWER_CHARS:
+        csv.field_size_limit(MAX_ANSWER_CHARS + 1)
+
+
+def _csv_problem(err: csv.Error) -> str:
+    if "field larger than field limit" in str(err):
+        return f"a field is longer than the limit of {MAX_ANSWER_CHARS:,} characters"
+    return str(err)
 
 
 def _entry(file: Path, line: int, record: Any) -> Entry:
@@ -252,7 +312,7 @@ def _entry(file: Path, line: int, record: Any) -> Entry:
     question, answer = fields.pop("question"), fields.pop("answer")
     _check_length(file, line, "question", question, MAX_QUESTION_CHARS)
     _check_length(file, line, "answer", answer, MAX_ANSWER_CHARS)
-    entry_id = str(fields.pop("id", "") or f"{file.stem}:{line}")
+    entry_id = str(fields.pop("id", "") or f"{file.name}:{line}")
     return Entry(
         id=entry_id,
         topic=clean(question),
@@ -276,20 +336,29 @@ def drop_repeats(text: str) -> str:
     """Drop sentences that repeat an earlier sentence of the same answer.
 
     Scraped answers often hold a paragraph two or three times, sometimes with
-    a word changed; a sentence is dropped when it nearly repeats an earlier
-    one (see `near_duplicate`).
+    a word changed or a list number added; a sentence is dropped when it
+    nearly repeats an earlier one (see `near_duplicate`) or when its words
+    all occur, in order, inside an earlier sentence.
     """
     kept: list[str] = []
-    seen_keys: set[str] = set()
+    kept_keys: list[str] = []
     for start, end in sentence_spans(text):
         sentence = text[start:end]
         key = fold(sentence)
-        if len(key.split()) >= _MIN_WORDS_TO_DEDUPE:
-            if key in seen_keys or any(near_duplicate(sentence, s) for s in kept):
-                continue
-            seen_keys.add(key)
+        if len(key.split()) >= _MIN_WORDS_TO_DEDUPE and _repeats(
+            sentence, key, kept, kept_keys
+        ):
+            continue
         kept.append(sentence)
+        kept_keys.append(f" {key} ")
     return " ".join(kept)
+
+
+def _repeats(sentence: str, key: str, kept: list[str], kept_keys: list[str]) -> bool:
+    padded = f" {key} "
+    return any(padded in other for other in kept_keys) or any(
+        near_duplicate(sentence, other) for other in kept
+    )
 
 
 def group_near_repeats(entries: list[Entry], threshold: float = 0.5) -> None:
