@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .corpus import Entry
+from .errors import CorpusError
 from .text import sentence_spans
 
 TokenCounter = Callable[[list[str]], list[int]]
@@ -132,6 +133,10 @@ def chunk_entries(
     Returns:
         The passages of all entries, numbered in order; the embedded text of
         each (`key_text`) is within `settings.max_tokens`.
+
+    Raises:
+        CorpusError: A question (with its sub-question) leaves too little
+            room for any answer text within `settings.max_tokens`.
     """
     special = count_tokens([""])[0]
     passages: list[Passage] = []
@@ -140,9 +145,12 @@ def chunk_entries(
             prefix = count_tokens([key_text(entry.topic, subquestion, "")])[0]
             room = settings.max_tokens - prefix
             if room < 16:
-                raise ValueError(
-                    f"topic {entry.topic[:60]!r} leaves {room} of {settings.max_tokens}"
-                    " tokens for its passages; shorten the question or raise max_tokens"
+                # A corpus fault, so it is reported at the entry's file and line.
+                raise CorpusError(
+                    entry.source,
+                    f"question {entry.topic[:60]!r} leaves {room} of "
+                    f"{settings.max_tokens} tokens for its answer; shorten the question",
+                    entry.line,
                 )
             units = _units(entry.text, start, end, count_tokens, room, special)
             for spans in _pack(units, room, settings):
