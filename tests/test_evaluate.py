@@ -12,7 +12,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from app import Embedder, FaqBot  # noqa: E402
+from conftest import write_jsonl  # noqa: E402
+
+from app import FaqBot  # noqa: E402
 from app.cli import main  # noqa: E402
 from app.errors import CorpusError  # noqa: E402
 from app.evaluate import (  # noqa: E402
@@ -44,11 +46,6 @@ QUESTIONS = [
     {"query": "I forgot my password", "topics": ["How can I reset my account password?"], "kind": "keyword", "split": "heldout"},
     {"query": "recipe for chocolate chip cookies", "topics": [], "kind": "offtopic", "split": "heldout"},
 ]  # fmt: skip
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize(
@@ -158,11 +155,6 @@ def test_unknown_split_lists_the_splits_found():
     queries = [EvalQuery("q", ("a",), split="tune")]
     with pytest.raises(CorpusError, match=r"no question in split 'heldout'.*tune"):
         select_split(queries, "heldout")
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
 
 
 def test_eval_command_prints_figures_as_json(tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 
@@ -10,7 +9,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from app import Embedder  # noqa: E402
+from conftest import write_jsonl  # noqa: E402
+
 from app.index import build_index, load_index  # noqa: E402
 from app.search import Searcher, SearchSettings, Speller  # noqa: E402
 
@@ -24,11 +24,9 @@ FAQ = [
 
 
 @pytest.fixture(scope="module")
-def searcher(tmp_path_factory) -> Searcher:
+def searcher(tmp_path_factory, embedder) -> Searcher:
     folder = tmp_path_factory.mktemp("search")
-    corpus = folder / "faq.jsonl"
-    corpus.write_text("".join(json.dumps(e) + "\n" for e in FAQ), encoding="utf-8")
-    embedder = Embedder()
+    corpus = write_jsonl(folder / "faq.jsonl", FAQ)
     build_index(corpus, folder / "index", embedder, show_progress=False)
     return Searcher(load_index(folder / "index"), embedder)
 
