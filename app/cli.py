@@ -90,6 +90,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_serve_limits(serve)
     _add_feedback_parser(sub)
     _add_eval_parser(sub)
+    _add_bench_parser(sub)
     return parser
 
 
@@ -277,6 +278,41 @@ def run_eval(args: argparse.Namespace) -> int:
     else:
         print(f"{figures['set']} ({figures['split']})")
         print(format_table(figures))
+    return 0
+
+
+def _add_bench_parser(sub) -> None:
+    bench = sub.add_parser("bench", help="time answers against the encoder's floor")
+    _add_index_options(bench)
+    bench.add_argument(
+        "--questions",
+        type=Path,
+        default=None,
+        help="JSON Lines with a 'query' field (default: the labelled set)",
+    )
+    bench.add_argument(
+        "--limit", type=int, default=None, help="time at most this many questions"
+    )
+    bench.add_argument(
+        "--runs", type=int, default=3, help="process starts to time (default: 3)"
+    )
+    bench.add_argument(
+        "--batch", type=int, default=32, help="questions per batch (default: 32)"
+    )
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command("bench")
+def run_bench(args: argparse.Namespace) -> int:
+    """Time answers, start-up and index builds against their floors."""
+    from .bench import format_figures, load_questions
+    from .bench import run_bench as bench
+
+    questions = load_questions(args.questions, args.limit)
+    figures = bench(
+        open_bot(args), args.index, args.corpus, questions, args.runs, args.batch
+    )
+    print(json.dumps(figures) if args.json else format_figures(figures))
     return 0
 
 

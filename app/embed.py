@@ -129,19 +129,50 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """Embed one question, reusing the vector of a recent identical one."""
+        """Embed one question, reusing the vector of a recent identical one.
+
+        Returns:
+            A read-only unit row of shape (dim,); a repeat of a cached
+            question gets the very same array back.
+        """
+        rows = self.encode_queries([text])
         with self._lock:
             cached = self._cache.get(text)
-            if cached is not None:
-                self._cache.move_to_end(text)
-                return cached
-        vector = self.encode([text])[0]
-        vector.setflags(write=False)
+        # `encode_queries` stacks rows into a new array; the cached one is
+        # handed out instead so that repeats share it.
+        return cached if cached is not None else rows[0]
+
+    def encode_queries(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Embed questions, reusing cached vectors and encoding the rest in
+        batches of `batch_size` (default 64).
+
+        Returns:
+            Read-only unit rows of shape (len(texts), dim), in input order.
+        """
+        found: dict[str, np.ndarray] = {}
         with self._lock:
-            self._cache[text] = vector
-            if len(self._cache) > self._cache_size:
+            for text in texts:
+                cached = self._cache.get(text)
+                if cached is not None:
+                    self._cache.move_to_end(text)
+                    found[text] = cached
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        vectors = self.encode(missing, batch_size=batch_size)
+        vectors.setflags(write=False)
+        with self._lock:
+            for text, vector in zip(missing, vectors):
+                found[text] = vector
+                self._cache[text] = vector
+            while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return vector
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([found[text] for text in texts])
+
+    def clear_cache(self) -> None:
+        """Forget every cached question vector."""
+        with self._lock:
+            self._cache.clear()
 
 
 def _load(name: str, device: str) -> Any:
