@@ -29,7 +29,7 @@ SMALL_FAQ = [
     {"id": "deletion", "question": "How do I delete my seller account?", "answer": "Close every open order first. Then open Account settings and choose Delete account. Deletion is final and cannot be undone."},
 ]  # fmt: skip
 
-_MARK = re.compile(r"\s\[\d+\]")
+_CITED = re.compile(r"\s*(.+?) \[(\d+)\]")
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -38,9 +38,21 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def answer_sentences(answer: str) -> list[str]:
-    """Split an answer into its sentences, without the `[n]` citation marks."""
-    return [part.strip() for part in _MARK.split(answer) if part.strip()]
+def cited_sentences(answer: str) -> list[tuple[str, int]]:
+    """Split an answer into `(sentence, n)` pairs, `n` being its `[n]` mark."""
+    pairs = [(m.group(1), int(m.group(2))) for m in _CITED.finditer(answer)]
+    assert " ".join(f"{s} [{n}]" for s, n in pairs) == answer
+    return pairs
+
+
+def assert_extractive(reply, texts_by_topic: dict[str, str]) -> None:
+    """Every answer sentence is, up to letter case, a substring of the
+    cleaned text of the topic its mark cites."""
+    topics = {c.n: c.topic for c in reply.citations}
+    pairs = cited_sentences(reply.answer)
+    assert pairs
+    for sentence, n in pairs:
+        assert sentence.lower() in texts_by_topic[topics[n]].lower(), sentence
 
 
 @pytest.fixture(scope="session")

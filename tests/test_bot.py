@@ -1,0 +1,111 @@
+"""FaqBot.open: serve a current index, rebuild a stale or damaged one, or
+refuse it; questions are checked and cut before they are answered."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import SMALL_FAQ, write_jsonl
+
+import app.bot as bot_module
+from app.bot import MAX_QUESTION_CHARS, FaqBot, prepare_question
+from app.errors import CorpusError, IndexStateError, QuestionError
+from app.index import read_manifest
+
+
+@pytest.fixture
+def shared_model(monkeypatch, embedder):
+    """Let `FaqBot.open` reuse the session's model instead of loading one."""
+    monkeypatch.setattr(bot_module, "Embedder", lambda model=None: embedder)
+    return embedder
+
+
+@pytest.fixture
+def index_copy(small_index, tmp_path) -> Path:
+    return Path(shutil.copytree(small_index, tmp_path / "index"))
+
+
+@pytest.fixture
+def stale_corpus(small_corpus, tmp_path) -> Path:
+    """The small FAQ less its last entry, at the same file name."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    return write_jsonl(folder / small_corpus.name, SMALL_FAQ[:-1])
+
+
+def test_open_serves_a_current_index(shared_model, index_copy, small_corpus):
+    before = read_manifest(index_copy)["generation"]
+    bot = FaqBot.open(index_copy, corpus=small_corpus, rebuild=False)
+    assert bot.ask("I forgot my password").found
+    assert read_manifest(index_copy)["generation"] == before
+
+
+def test_open_rebuilds_a_stale_index(shared_model, index_copy, stale_corpus):
+    before = read_manifest(index_copy)["generation"]
+    bot = FaqBot.open(index_copy, corpus=stale_corpus, rebuild=True)
+    assert read_manifest(index_copy)["generation"] != before
+    assert len(bot.index.entries) == len(SMALL_FAQ) - 1
+    assert "deletion" not in bot.index.entries
+
+
+def test_open_refuses_a_stale_index_without_rebuild(
+    shared_model, index_copy, stale_corpus
+):
+    with pytest.raises(IndexStateError, match="changed since the index was built"):
+        FaqBot.open(index_copy, corpus=stale_corpus, rebuild=False)
+
+
+def test_open_rebuilds_a_damaged_index(shared_model, index_copy, small_corpus):
+    manifest = read_manifest(index_copy)
+    (index_copy / manifest["generation"] / "entries.jsonl").write_text("{}\n")
+    with pytest.raises(IndexStateError, match="entries.jsonl"):
+        FaqBot.open(index_copy, corpus=small_corpus, rebuild=False)
+    bot = FaqBot.open(index_copy, corpus=small_corpus, rebuild=True)
+    assert len(bot.index.entries) == len(SMALL_FAQ)
+
+
+def test_open_builds_a_missing_index(shared_model, tmp_path, small_corpus):
+    bot = FaqBot.open(tmp_path / "new-index", corpus=small_corpus)
+    assert bot.ask("how long does shipping abroad take?").found
+
+
+def test_open_without_corpus_cannot_rebuild(shared_model, tmp_path):
+    with pytest.raises(IndexStateError, match="no index at"):
+        FaqBot.open(tmp_path / "none", corpus=None)
+
+
+def test_open_with_broken_corpus_keeps_the_index(shared_model, index_copy, tmp_path):
+    broken = tmp_path / "faq.jsonl"
+    broken.write_text('{"question": "Q?"}\n', encoding="utf-8")
+    before = read_manifest(index_copy)
+    with pytest.raises(CorpusError, match=r"faq\.jsonl:1"):
+        FaqBot.open(index_copy, corpus=broken)
+    assert read_manifest(index_copy) == before
+
+
+@pytest.mark.parametrize("question", [None, 42, b"bytes"])
+def test_non_text_question_raises(small_bot, question):
+    with pytest.raises(QuestionError, match="must be text"):
+        small_bot.ask(question)
+
+
+def test_prepare_question_cleans_and_keeps_short_text():
+    assert prepare_question("  where\u00a0is   my parcel?\n") == (
+        "where is my parcel?",
+        None,
+    )
+
+
+def test_prepare_question_cuts_at_a_word():
+    text, notice = prepare_question("parcel " * 1_000)
+    assert len(text) <= MAX_QUESTION_CHARS
+    assert text.split() == ["parcel"] * len(text.split())
+    assert notice
+
+
+def test_prepare_question_announces_a_cut_of_a_huge_paste():
+    text, notice = prepare_question("x" * 10 + " " * 200_000)
+    assert text == "x" * 10
+    assert notice
