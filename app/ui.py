@@ -43,6 +43,9 @@ MAX_TURNS = 50
 # Gradio's file route also fetches any public URL it is given; this chat
 # serves no remote file, so such requests are refused before they go out.
 _REMOTE_FILE = re.compile(r"/file=\s*[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+# A request body past this is refused before it is read: the longest question
+# (4,000 characters are read of it) fits many times over, even as \u escapes.
+MAX_BODY_BYTES = 1 << 20
 # Characters that Markdown or HTML would act on.
 _MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
@@ -230,20 +233,29 @@ def build_app(
     return demo
 
 
-class RefuseRemoteFiles:
-    """ASGI middleware: answers 403 to `/file=<url>` instead of letting the
-    server fetch the URL on the caller's behalf."""
+class GuardRequests:
+    """ASGI middleware in front of Gradio: answers 403 to `/file=<url>`
+    instead of letting the server fetch the URL on the caller's behalf, and
+    413 to a body declared larger than `MAX_BODY_BYTES`."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        path = unquote(scope.get("path", "")) if scope["type"] == "http" else ""
-        if _REMOTE_FILE.search(path):
-            refusal = PlainTextResponse("remote files are not served", status_code=403)
+        refusal = _refusal(scope) if scope["type"] == "http" else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+        else:
             await refusal(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+
+
+def _refusal(scope) -> PlainTextResponse | None:
+    if _REMOTE_FILE.search(unquote(scope.get("path", ""))):
+        return PlainTextResponse("remote files are not served", status_code=403)
+    declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        return PlainTextResponse("request too large", status_code=413)
+    return None
 
 
 def launch_options(
@@ -253,7 +265,7 @@ def launch_options(
 ) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch`: local only unless told, no share
     link, no server-side rendering, index and feedback files never served,
-    no remote file fetched, uploads capped.
+    no remote file fetched, uploads and request bodies capped.
 
     Args:
         host: Address to bind. Defaults to 127.0.0.1.
@@ -273,7 +285,7 @@ def launch_options(
         # are kept in the browser's run history.
         "max_file_size": "100kb",
         "run_history": False,
-        "app_kwargs": {"middleware": [Middleware(RefuseRemoteFiles)]},
+        "app_kwargs": {"middleware": [Middleware(GuardRequests)]},
     }
 
 

@@ -19,6 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import httpx  # noqa: E402
 import pytest  # noqa: E402
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
@@ -145,14 +146,22 @@ def test_file_route_fetches_no_url(served, target):
 
 
 def test_uploads_are_capped(served):
-    import httpx
-
     _, port, _ = served
     big = {"files": ("big.txt", b"x" * 200_000)}
 
     answer = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload", files=big)
 
     assert answer.status_code == 413
+
+
+@pytest.mark.parametrize("route", ["/gradio_api/queue/join", "/gradio_api/call/ask"])
+def test_huge_request_body_is_refused_unread(served, route):
+    _, port, _ = served
+    body = b'{"data": ["' + b"x" * (ui.MAX_BODY_BYTES + 1) + b'"]}'
+
+    answer = httpx.post(f"http://127.0.0.1:{port}{route}", content=body)
+
+    assert (answer.status_code, answer.text) == (413, "request too large")
 
 
 def _calls(tree: ast.AST) -> list[ast.Call]:
