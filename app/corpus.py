@@ -25,7 +25,7 @@ from .text import clean, fold, near_duplicate, sentence_spans, words
 log = logging.getLogger(__name__)
 
 # Bumped whenever parsing, cleaning or chunking changes, so built indexes go stale.
-PARSER_VERSION = 5
+PARSER_VERSION = 6
 SUFFIXES = (".txt", ".jsonl", ".json", ".csv", ".tsv")
 MAX_QUESTION_CHARS = 2_000
 MAX_ANSWER_CHARS = 200_000
@@ -306,17 +306,21 @@ def _entry(file: Path, line: int, record: Any) -> Entry:
     if not isinstance(record, dict):
         raise CorpusError(file, "expected an object with 'question' and 'answer'", line)
     fields = {str(k).strip().lower(): v for k, v in record.items()}
-    for name in ("question", "answer"):
-        if not isinstance(fields.get(name), str) or not fields[name].strip():
+    limits = {"question": MAX_QUESTION_CHARS, "answer": MAX_ANSWER_CHARS}
+    cleaned = {}
+    for name, limit in limits.items():
+        value = fields.pop(name, None)
+        if isinstance(value, str):
+            _check_length(file, line, name, value, limit)
+            cleaned[name] = clean(value)
+        # Zero-width and control characters alone count as empty, too.
+        if not cleaned.get(name):
             raise CorpusError(file, f"missing or empty {name!r}", line)
-    question, answer = fields.pop("question"), fields.pop("answer")
-    _check_length(file, line, "question", question, MAX_QUESTION_CHARS)
-    _check_length(file, line, "answer", answer, MAX_ANSWER_CHARS)
     entry_id = str(fields.pop("id", "") or f"{file.name}:{line}")
     return Entry(
         id=entry_id,
-        topic=clean(question),
-        text=drop_repeats(clean(answer)),
+        topic=cleaned["question"],
+        text=drop_repeats(cleaned["answer"]),
         source=str(file),
         line=line,
         metadata=fields,

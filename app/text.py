@@ -25,9 +25,13 @@ _LIST_MARKER = re.compile(
 # Words after which a full stop does not end a sentence.
 # "1." and "V." open list items; "18-65." still ends a sentence.
 _NO_BREAK_AFTER = re.compile(
-    r"[\s(\[:;,](?:e\.g|i\.e|ie|etc|vs|no|mr|mrs|dr|st|www|[a-z]|[ivx]{1,4}|\d{1,2})$",
+    r"[\s(\[:;,](?:e\.g|i\.e|ie|etc|vs|mr|mrs|dr|st|www|[a-z]|[ivx]{1,4}|\d{1,2})$",
     re.IGNORECASE,
 )
+# "No." abbreviates "number" only when a number follows; otherwise the word
+# "no" ends its sentence ("The answer is no. You cannot apply.").
+_NUMBER_SIGN = re.compile(r"[\s(\[:;,]no$", re.IGNORECASE)
+_DIGIT_NEXT = re.compile(r"\s*\d")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _DIGITS = re.compile(r"\d+")
 
@@ -65,13 +69,20 @@ def sentence_spans(
     end = len(text) if end is None else end
     cuts = {start, end}
     for match in _SENTENCE_END.finditer(text, start, end):
-        before = " " + text[max(start, match.start() - 12) : match.start()]
-        if match.group().startswith(".") and _NO_BREAK_AFTER.search(before):
+        if match.group().startswith(".") and _abbreviation(text, start, match):
             continue
         cuts.add(match.end())
     for match in _LIST_MARKER.finditer(text, start, end):
         cuts.add(match.start())
     return _spans_between(text, sorted(cuts))
+
+
+def _abbreviation(text: str, start: int, match: re.Match) -> bool:
+    """Whether the full stop of `match` ends an abbreviation, not a sentence."""
+    before = " " + text[max(start, match.start() - 12) : match.start()]
+    if _NUMBER_SIGN.search(before):
+        return bool(_DIGIT_NEXT.match(text, match.end()))
+    return bool(_NO_BREAK_AFTER.search(before))
 
 
 def _spans_between(text: str, cuts: list[int]) -> list[tuple[int, int]]:

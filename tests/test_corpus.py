@@ -218,6 +218,8 @@ BAD_FILES = [
     ("huge.csv", "question,answer\nQ?,A.\nQ2?," + "y" * (MAX_ANSWER_CHARS * 2) + "\n", 3, "limit of 200,000"),
     ("quote.csv", 'question,answer\n"Q1?","A1."\n"Q2?","A2\n', 3, "broken CSV"),
     ("dangling.txt", "Skip to main content\nQ one?\nA one.\nComments\nQ two?\n", 5, "question without an answer: 'Q two?'"),
+    ("blank.jsonl", '{"question": "Q?", "answer": "A."}\n' + json.dumps({"question": "Q2?", "answer": "\u200b\u00a0"}) + "\n", 2, "missing or empty 'answer'"),
+    ("control.jsonl", json.dumps({"question": "\u0007\u001b", "answer": "A."}) + "\n", 1, "missing or empty 'question'"),
     ("list.jsonl", '{"question": "Q?", "answer": "A."}\n["Q2?", "A2."]\n', 2, "expected an object"),
 ]  # fmt: skip
 

@@ -42,6 +42,11 @@ def sentences(text: str) -> list[str]:
         ("Use e.g. this one. Next.", ["Use e.g. this one.", "Next."]),
         ("Aged 18-65. Next one.", ["Aged 18-65.", "Next one."]),
         (
+            "The answer is no. You cannot apply.",
+            ["The answer is no.", "You cannot apply."],
+        ),
+        ("See item No. 5 of the list.", ["See item No. 5 of the list."]),
+        (
             "Rules: 1) own a store; 2) be the legal person",
             ["Rules:", "1) own a store;", "2) be the legal person"],
         ),
