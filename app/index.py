@@ -102,8 +102,7 @@ def build_index(
     keys = _keys(entries, passages)
     vectors = embedder.encode([key.text for key in keys], show_progress=show_progress)
 
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".gen-", dir=folder))
+    staging = _staging_folder(folder)
     generation = staging
     try:
         vector_info = _write_data(staging, entries, passages, keys, vectors)
@@ -146,6 +145,20 @@ def build_index(
         manifest["build_seconds"],
     )
     return manifest
+
+
+def _staging_folder(folder: Path) -> Path:
+    """Create the index folder if needed and a hidden folder to build in.
+
+    Raises:
+        IndexStateError: The folder cannot be created or written (for
+            example, the path is a file or the disk is read-only).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".gen-", dir=folder))
+    except OSError as err:
+        raise IndexStateError(f"cannot write the index at {folder} ({err})") from err
 
 
 @dataclass

@@ -237,3 +237,11 @@ def test_committed_index_matches_the_shipped_corpus():
     manifest = read_manifest(folder)
     assert stale_reasons(manifest, SHIPPED_CORPUS, DEFAULT_MODEL) == []
     assert verify_files(folder, manifest) == []
+
+
+def test_index_path_that_is_a_file_is_an_index_error(small_corpus, embedder, tmp_path):
+    target = tmp_path / "index"
+    target.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(IndexStateError, match="cannot write the index at"):
+        build_index(small_corpus, target, embedder, show_progress=False)
+    assert target.read_text(encoding="utf-8") == "not a folder"
