@@ -23,6 +23,7 @@ FIGURES = (
     "start.ask_start_s",
     "start.start_to_floor",
     "build.build_s",
+    "build.build_cpu_s",
     "build.peak_rss_mb",
     "embed.passages_per_second",
 )
