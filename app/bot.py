@@ -6,9 +6,17 @@ import logging
 from pathlib import Path
 
 from .answer import AnswerSettings, Reply, compose
+from .corpus import corpus_files
 from .embed import Embedder, file_sha256
 from .errors import IndexStateError, QuestionError
-from .index import MANIFEST, build_index, load_index, read_manifest, stale_reasons
+from .index import (
+    MANIFEST,
+    build_index,
+    load_index,
+    read_manifest,
+    recorded_corpus,
+    stale_reasons,
+)
 from .search import Searcher, SearchSettings
 from .text import clean, words
 
@@ -51,7 +59,7 @@ class FaqBot:
     def open(
         cls,
         index_dir: str | Path = DEFAULT_INDEX,
-        corpus: str | Path | None = DEFAULT_CORPUS,
+        corpus: str | Path | None = None,
         model: str | None = None,
         rebuild: bool = True,
         show_progress: bool = False,
@@ -60,8 +68,9 @@ class FaqBot:
 
         Args:
             index_dir: The index folder. Defaults to the repository's `index/`.
-            corpus: The FAQ the index must match; None skips that check.
-                Defaults to the shipped seller-help FAQ.
+            corpus: The FAQ the index must match. Defaults to the corpus the
+                index was built from (the shipped seller-help FAQ for the
+                repository's own index).
             model: Model id or folder. Defaults to `$FAQ_MODEL` or
                 all-MiniLM-L6-v2.
             rebuild: Rebuild a missing, stale or damaged index from `corpus`
@@ -72,13 +81,17 @@ class FaqBot:
             IndexStateError: The index is unusable and cannot be rebuilt.
             CorpusError, ModelError: The inputs are at fault.
         """
+        corpus = corpus if corpus is not None else _default_corpus(index_dir)
+        if corpus is not None:
+            corpus_files(corpus)  # a bad path fails before the model loads
         embedder = Embedder(model)
-        reasons = _problems(index_dir, corpus, embedder.name)
+        reasons = _problems(index_dir, corpus, embedder)
         if reasons:
             if not rebuild or corpus is None:
+                hint = f" --corpus {corpus}" if corpus is not None else " --corpus FAQ"
                 raise IndexStateError(
                     f"index at {index_dir} cannot be used: {'; '.join(reasons)}; "
-                    "run: python -m app build"
+                    f"rebuild it with: python -m app build{hint} --index {index_dir}"
                 )
             log.warning("rebuilding index at %s: %s", index_dir, "; ".join(reasons))
             build_index(corpus, index_dir, embedder, show_progress=show_progress)
@@ -166,13 +179,22 @@ def _manifest_sha256(index) -> str:
     return file_sha256(path) if path.is_file() else ""
 
 
-def _problems(index_dir: str | Path, corpus, model_name: str) -> list[str]:
+def _default_corpus(index_dir: str | Path) -> Path | None:
+    """The corpus to check an index against when none is named."""
+    if Path(index_dir).resolve() == DEFAULT_INDEX.resolve():
+        return DEFAULT_CORPUS
+    try:
+        return recorded_corpus(read_manifest(index_dir))
+    except IndexStateError:
+        return None
+
+
+def _problems(index_dir: str | Path, corpus, embedder: Embedder) -> list[str]:
     from .index import verify_files
 
     try:
         manifest = read_manifest(index_dir)
     except IndexStateError as err:
         return [str(err)]
-    return stale_reasons(manifest, corpus, model_name) + verify_files(
-        index_dir, manifest
-    )
+    stale = stale_reasons(manifest, corpus, embedder.name, embedder.dimension)
+    return stale + verify_files(index_dir, manifest)

@@ -39,8 +39,9 @@ def _add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--corpus",
         type=Path,
-        default=DEFAULT_CORPUS,
-        help="FAQ file or folder the index must match (default: %(default)s)",
+        default=None,
+        help="FAQ file or folder the index must match (default: the one it was"
+        " built from; the shipped FAQ for index/)",
     )
     parser.add_argument(
         "--model",

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 KEY_KINDS = ("topic", "subquestion", "passage", "sentence")
 
 
@@ -257,7 +258,7 @@ def _manifest(
         "model": embedder.name,
         "dimension": embedder.dimension,
         "max_seq_length": embedder.max_seq_length,
-        "corpus": str(corpus),
+        "corpus": recorded_path(corpus),
         "corpus_sha256": corpus_hash(corpus),
         "chunking": asdict(settings),
         "entries": len(entries),
@@ -329,22 +330,48 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     """
     path = Path(folder) / MANIFEST
     if not path.is_file():
-        raise IndexStateError(
-            f"no index at {folder} (missing {MANIFEST}); run: python -m app build"
-        )
+        raise IndexStateError(f"no index at {folder} (missing {MANIFEST})")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise IndexStateError(f"{path} is damaged ({err}); rebuild the index") from None
+        raise IndexStateError(f"{path} is damaged ({err})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
-        raise IndexStateError(f"{path} is of an unknown format; rebuild the index")
+        raise IndexStateError(f"{path} is of an unknown format")
     return manifest
 
 
+def recorded_path(path: str | Path) -> str:
+    """How the manifest names the corpus: relative to the repository when it
+    lies inside it (so a clone elsewhere finds it), else absolute."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(resolved)
+
+
+def recorded_corpus(manifest: dict[str, Any]) -> Path | None:
+    """The corpus an index was built from, as `recorded_path` wrote it."""
+    name = manifest.get("corpus")
+    if not isinstance(name, str) or not name:
+        return None
+    path = Path(name)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
 def stale_reasons(
-    manifest: dict[str, Any], corpus: str | Path | None, model: str
+    manifest: dict[str, Any],
+    corpus: str | Path | None,
+    model: str,
+    dimension: int | None = None,
 ) -> list[str]:
     """Why an index no longer matches the corpus and model, if it does not.
+
+    Args:
+        manifest: The index's manifest.
+        corpus: The FAQ it must match; None skips the corpus check.
+        model: The model id or folder that will embed questions.
+        dimension: That model's vector size; None skips the check.
 
     Returns:
         Reasons in words; empty when the index is current.
@@ -352,13 +379,22 @@ def stale_reasons(
     reasons = []
     if manifest.get("model") != model:
         reasons.append(f"built with model {manifest.get('model')!r}, not {model!r}")
+    if dimension is not None and manifest.get("dimension") != dimension:
+        reasons.append(
+            f"manifest gives dimension {manifest.get('dimension')!r}, "
+            f"the model makes {dimension}"
+        )
     if corpus is not None:
         try:
             current = corpus_hash(corpus)
         except FaqError as err:
             return reasons + [str(err)]
         if manifest.get("corpus_sha256") != current:
-            reasons.append(f"corpus {corpus} changed since the index was built")
+            built_from = manifest.get("corpus")
+            reasons.append(
+                f"corpus {corpus} does not match the one the index was built"
+                f" from ({built_from}, as it was then)"
+            )
     return reasons
 
 

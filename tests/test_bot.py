@@ -53,7 +53,7 @@ def test_open_rebuilds_a_stale_index(shared_model, index_copy, stale_corpus):
 def test_open_refuses_a_stale_index_without_rebuild(
     shared_model, index_copy, stale_corpus
 ):
-    with pytest.raises(IndexStateError, match="changed since the index was built"):
+    with pytest.raises(IndexStateError, match="does not match the one the index was built"):
         FaqBot.open(index_copy, corpus=stale_corpus, rebuild=False)
 
 
@@ -109,3 +109,23 @@ def test_prepare_question_announces_a_cut_of_a_huge_paste():
     text, notice = prepare_question("x" * 10 + " " * 200_000)
     assert text == "x" * 10
     assert notice
+
+
+def test_open_without_corpus_checks_the_recorded_one(shared_model, index_copy):
+    before = read_manifest(index_copy)["generation"]
+    bot = FaqBot.open(index_copy, rebuild=False)
+    assert read_manifest(index_copy)["generation"] == before
+    assert len(bot.index.entries) == len(SMALL_FAQ)
+
+
+def test_open_refuses_a_manifest_with_another_dimension(shared_model, index_copy):
+    manifest_path = index_copy / "manifest.json"
+    text = manifest_path.read_text(encoding="utf-8")
+    manifest_path.write_text(text.replace('"dimension": 384', '"dimension": 385'))
+    with pytest.raises(IndexStateError, match="dimension 385"):
+        FaqBot.open(index_copy, rebuild=False)
+
+
+def test_refusal_names_the_command_that_repairs_it(shared_model, tmp_path):
+    with pytest.raises(IndexStateError, match=r"app build --corpus FAQ --index"):
+        FaqBot.open(tmp_path / "none", rebuild=False)

@@ -117,7 +117,7 @@ def test_ask_no_rebuild_refuses_a_stale_index(built, tmp_path):
     assert result.returncode == 2
     lines = error_lines(result.stderr)
     assert len(lines) == 1
-    assert "changed since the index was built" in lines[0]
+    assert "does not match the one the index was built" in lines[0]
     assert "python -m app build" in lines[0]
     assert result.stdout == ""
     assert snapshot(index) == before
