@@ -159,8 +159,13 @@ def _read_file(file: Path) -> Iterator[Entry]:
         records = _json_records(file, text)
     else:
         records = _table_records(file, text, "\t" if suffix == ".tsv" else ",")
+    lines_seen: Counter[int] = Counter()
     for line, record in records:
-        yield _entry(file, line, record)
+        # Records that share a line (a JSON array written on one line) get
+        # their place on that line added to the id made for them.
+        lines_seen[line] += 1
+        place = f"{line}" if lines_seen[line] == 1 else f"{line}.{lines_seen[line]}"
+        yield _entry(file, line, record, f"{file.name}:{place}")
 
 
 def _decode(file: Path) -> str:
@@ -302,7 +307,7 @@ def _csv_problem(err: csv.Error) -> str:
     return str(err)
 
 
-def _entry(file: Path, line: int, record: Any) -> Entry:
+def _entry(file: Path, line: int, record: Any, default_id: str) -> Entry:
     if not isinstance(record, dict):
         raise CorpusError(file, "expected an object with 'question' and 'answer'", line)
     fields = {str(k).strip().lower(): v for k, v in record.items()}
@@ -316,7 +321,7 @@ def _entry(file: Path, line: int, record: Any) -> Entry:
         # Zero-width and control characters alone count as empty, too.
         if not cleaned.get(name):
             raise CorpusError(file, f"missing or empty {name!r}", line)
-    entry_id = str(fields.pop("id", "") or f"{file.name}:{line}")
+    entry_id = str(fields.pop("id", "") or default_id)
     return Entry(
         id=entry_id,
         topic=cleaned["question"],

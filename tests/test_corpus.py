@@ -287,3 +287,12 @@ def test_group_near_repeats_joins_only_similar_answers(tmp_path):
     entries = load_corpus(write_jsonl(tmp_path / "faq.jsonl", rows))
     group_near_repeats(entries)
     assert [e.group for e in entries] == ["a", "a", "c"]
+
+
+def test_json_array_on_one_line_gets_distinct_ids(tmp_path):
+    records = [{"question": f"Question {n}?", "answer": f"Answer {n}."} for n in range(3)]
+    path = tmp_path / "faq.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    entries = load_corpus(path)
+    assert [e.id for e in entries] == ["faq.json:1", "faq.json:1.2", "faq.json:1.3"]
+    assert [e.line for e in entries] == [1, 1, 1]
