@@ -25,7 +25,7 @@ from .text import clean, fold, near_duplicate, sentence_spans, words
 log = logging.getLogger(__name__)
 
 # Bumped whenever parsing, cleaning or chunking changes, so built indexes go stale.
-PARSER_VERSION = 6
+PARSER_VERSION = 7
 SUFFIXES = (".txt", ".jsonl", ".json", ".csv", ".tsv")
 MAX_QUESTION_CHARS = 2_000
 MAX_ANSWER_CHARS = 200_000
@@ -40,8 +40,6 @@ PAGE_NOISE = frozenset(
         "print",
         "share",
         "was this helpful?",
-        "yes",
-        "no",
         "related articles",
     }
 )

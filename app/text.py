@@ -13,6 +13,9 @@ import unicodedata
 # Invisible or odd spaces that scraped pages carry; all become a plain space.
 _ODD_SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Invisible marks that reorder or hide text (bidirectional overrides and
+# isolates); they are dropped without leaving a space.
+_BIDI_MARKS = re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _RUNS_OF_SPACE = re.compile(r"\s+")
 
 # A sentence ends at . ! ? (or their full-width forms) followed by space.
@@ -47,6 +50,7 @@ def clean(text: str) -> str:
         no-break and zero-width spaces) turned into a single space.
     """
     text = unicodedata.normalize("NFC", text)
+    text = _BIDI_MARKS.sub("", text)
     text = _ODD_SPACES.sub(" ", text)
     text = _CONTROL.sub(" ", text)
     return _RUNS_OF_SPACE.sub(" ", text).strip()

@@ -296,3 +296,10 @@ def test_json_array_on_one_line_gets_distinct_ids(tmp_path):
     entries = load_corpus(path)
     assert [e.id for e in entries] == ["faq.json:1", "faq.json:1.2", "faq.json:1.3"]
     assert [e.line for e in entries] == [1, 1, 1]
+
+
+def test_page_answer_of_one_word_is_kept(tmp_path):
+    page = tmp_path / "faq.txt"
+    page.write_text("Comments\nCan I sell used goods?\nNo\nLabels\n", encoding="utf-8")
+    entries = load_corpus(page)
+    assert [(e.topic, e.text) for e in entries] == [("Can I sell used goods?", "No")]

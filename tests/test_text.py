@@ -105,3 +105,7 @@ def test_for_display_changes_only_case(sentence, shown):
 def test_is_shouting_ignores_short_text():
     assert not is_shouting("OK FINE")
     assert is_shouting("THIS IS A LONG SHOUTED SENTENCE")
+
+
+def test_clean_drops_bidirectional_overrides():
+    assert clean("pay\u202eout\u200e acc\u2066ount") == "payout account"
