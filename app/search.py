@@ -12,6 +12,7 @@ to the nearest word of the FAQ's own vocabulary (one edit away), so that
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -107,8 +108,7 @@ class Lexical:
     @classmethod
     def from_texts(cls, texts: list[str]) -> Lexical:
         """Index plain texts; scores come back in the same order."""
-        import bm25s
-
+        bm25s = _bm25s()
         lexical = cls(bm25s.BM25())
         lexical.model.index(lexical._tokenize(texts), show_progress=False)
         return lexical
@@ -120,8 +120,7 @@ class Lexical:
     @classmethod
     def load(cls, folder: Path) -> Lexical:
         """Read an index written by `save`."""
-        import bm25s
-
+        bm25s = _bm25s()
         return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0))
 
     def scores(self, question: str) -> np.ndarray:
@@ -137,15 +136,23 @@ class Lexical:
         return set(self._tokenize([text], ids=False)[0])
 
     def _tokenize(self, texts: list[str], ids: bool = True):
-        import bm25s
-
-        return bm25s.tokenize(
+        return _bm25s().tokenize(
             texts,
             stopwords="english",
             stemmer=self._stemmer,
             return_ids=ids,
             show_progress=False,
         )
+
+
+@functools.cache
+def _bm25s():
+    """bm25s, imported on first use with its logger put back to WARNING:
+    the library sets it to DEBUG on import, which floods the terminal."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 class Searcher:
@@ -353,11 +360,16 @@ def _topic_words(lexical: Lexical, passages: list[Passage], topics: list[str]):
     return {topic: lexical.stems(" ".join(parts)) for topic, parts in texts.items()}
 
 
+# Verbs so common in questions that they name no subject ("how do I get
+# out of ...", "where do I find ..."), yet missing from the stop list of bm25s.
+_GENERIC_VERBS = ("get", "give", "go", "put", "take", "show", "find")
+
+
 def _function_words(lexical: Lexical) -> set[str]:
-    """Stems of words that say nothing about a topic ("how", "can", "my")."""
+    """Stems of words that say nothing about a topic ("how", "can", "get")."""
     from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-    return lexical.stems(" ".join(STOPWORDS_EN_PLUS))
+    return lexical.stems(" ".join((*STOPWORDS_EN_PLUS, *_GENERIC_VERBS)))
 
 
 def _rarity(topic_words: dict[str, set[str]]) -> dict[str, float]:
