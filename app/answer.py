@@ -168,7 +168,12 @@ def _passages(hits: list[TopicHit], limit: int) -> list[PassageHit]:
         for ps in hit.passages[:2]
     ]
     scored.sort(key=lambda p: -p.score)
-    return scored[:limit]
+    shown: list[PassageHit] = []
+    for passage in scored:
+        # Entries that repeat each other would fill the list with one text.
+        if not any(near_duplicate(passage.text, s.text, 0.8) for s in shown):
+            shown.append(passage)
+    return shown[:limit]
 
 
 def _pick_sentences(

@@ -92,6 +92,14 @@ def corpus_files(path: str | Path) -> list[Path]:
             and p.suffix.lower() in SUFFIXES
             and not p.name.startswith(".")
         )
+        skipped = sorted(p.name for p in path.iterdir() if p not in files)
+        if skipped:
+            # Said out loud, so a misnamed file (faq.CSV.bak) is not lost unseen.
+            log.info(
+                "%s: not read (other type, hidden or folder): %s",
+                path,
+                ", ".join(skipped),
+            )
         if not files:
             raise CorpusError(path, f"folder holds no FAQ file ({', '.join(SUFFIXES)})")
         return files

@@ -111,7 +111,7 @@ def make_respond(bot: FaqBot):
         try:
             reply = bot.ask(message or "")
         except FaqError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), print_exception=False) from None
         session = session or new_session()
         messages = session["messages"] + [
             {"role": "user", "content": escape(reply.question)},
@@ -165,7 +165,7 @@ def make_ask(bot: FaqBot):
         try:
             return bot.ask(question or "").to_dict()
         except FaqError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), print_exception=False) from None
 
     return ask
 

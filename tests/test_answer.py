@@ -13,6 +13,7 @@ from app.bot import MAX_QUESTION_CHARS, FaqBot
 from app.corpus import load_corpus
 from app.errors import QuestionError
 from app.index import build_index, load_index
+from app.text import near_duplicate
 
 SMALL_TEXTS = {row["question"]: row["answer"] for row in SMALL_FAQ}
 EXIT_TOPICS = {
@@ -126,6 +127,15 @@ def test_shipped_exit_promotion_question_is_found(shipped_bot, shipped_texts):
     assert reply.found, reply.answer
     assert reply.citations[0].topic in EXIT_TOPICS
     assert_extractive(reply, shipped_texts)
+
+
+def test_passages_shown_do_not_repeat_each_other(shipped_bot):
+    # The three exit entries share most of their text; each passage once.
+    reply = shipped_bot.ask("how do I get out of a promotion I signed up for?")
+    texts = [p.text for p in reply.passages]
+    assert len(texts) == 5
+    for i, text in enumerate(texts):
+        assert not any(near_duplicate(text, other) for other in texts[:i])
 
 
 @pytest.mark.parametrize(

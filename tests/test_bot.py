@@ -53,7 +53,9 @@ def test_open_rebuilds_a_stale_index(shared_model, index_copy, stale_corpus):
 def test_open_refuses_a_stale_index_without_rebuild(
     shared_model, index_copy, stale_corpus
 ):
-    with pytest.raises(IndexStateError, match="does not match the one the index was built"):
+    with pytest.raises(
+        IndexStateError, match="does not match the one the index was built"
+    ):
         FaqBot.open(index_copy, corpus=stale_corpus, rebuild=False)
 
 

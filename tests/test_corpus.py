@@ -4,6 +4,7 @@ CorpusError naming the file and line for every kind of malformed input."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from pathlib import Path
@@ -173,14 +174,16 @@ def test_json_array_items_report_their_own_line(tmp_path):
         assert f'"id": "{entry.id}"' in lines[entry.line]
 
 
-def test_folder_mixes_formats_in_name_order(tmp_path):
+def test_folder_mixes_formats_in_name_order(tmp_path, caplog):
     write_jsonl(tmp_path / "a.jsonl", [RECORDS[0]])
     write_table(tmp_path / "b.csv", ",").write_text(
         "question,answer\nHow do I pay?,By card.\n", encoding="utf-8"
     )
     (tmp_path / "notes.md").write_text("ignored", encoding="utf-8")
-    entries = load_corpus(tmp_path)
+    with caplog.at_level(logging.INFO, logger="app.corpus"):
+        entries = load_corpus(tmp_path)
     assert [e.topic for e in entries] == ["How do I return an item?", "How do I pay?"]
+    assert "not read" in caplog.text and "notes.md" in caplog.text
 
 
 def test_folder_files_sharing_a_stem_get_distinct_ids(tmp_path):
@@ -290,7 +293,9 @@ def test_group_near_repeats_joins_only_similar_answers(tmp_path):
 
 
 def test_json_array_on_one_line_gets_distinct_ids(tmp_path):
-    records = [{"question": f"Question {n}?", "answer": f"Answer {n}."} for n in range(3)]
+    records = [
+        {"question": f"Question {n}?", "answer": f"Answer {n}."} for n in range(3)
+    ]
     path = tmp_path / "faq.json"
     path.write_text(json.dumps(records), encoding="utf-8")
     entries = load_corpus(path)
