@@ -143,12 +143,18 @@ def is_shouting(text: str) -> bool:
     return upper / len(letters) > 0.8
 
 
+# The label that opens the answer of a nested "Q1: ... A: ..." pair.
+_ANSWER_LABEL = re.compile(r"^\s*A\d*\s*[:：]\s*(?=\S)")
+
+
 def for_display(sentence: str) -> str:
     """Return a sentence as it should be shown to a reader.
 
-    ALL-CAPS text is shown in sentence case and an all-lower-case sentence
-    gets a capital first letter; the words themselves never change.
+    ALL-CAPS text is shown in sentence case, an all-lower-case sentence
+    gets a capital first letter, and the "A:" label of a nested answer is
+    left off; the words themselves never change.
     """
+    sentence = _ANSWER_LABEL.sub("", sentence, count=1)
     if is_shouting(sentence):
         sentence = sentence.lower()
     for i, char in enumerate(sentence):

@@ -102,6 +102,19 @@ def test_for_display_changes_only_case(sentence, shown):
     assert for_display(sentence).lower() == sentence.lower()
 
 
+@pytest.mark.parametrize(
+    ("sentence", "shown"),
+    [
+        ("A: The rate is about 10%.", "The rate is about 10%."),
+        ("A2： yes, you can.", "Yes, you can."),
+        ("As a seller: you can.", "As a seller: you can."),
+        ("A:", "A:"),
+    ],
+)
+def test_for_display_leaves_off_the_answer_label(sentence, shown):
+    assert for_display(sentence) == shown
+
+
 def test_is_shouting_ignores_short_text():
     assert not is_shouting("OK FINE")
     assert is_shouting("THIS IS A LONG SHOUTED SENTENCE")
