@@ -40,6 +40,9 @@ class FaqBot:
         embedder: The model it was built with.
         search_settings: Retrieval weights. Defaults to `SearchSettings()`.
         answer_settings: Answer rules. Defaults to `AnswerSettings()`.
+
+    Attributes:
+        corpus: The FAQ the index was checked against by `open`, or None.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class FaqBot:
         self.searcher = Searcher(index, embedder, search_settings)
         self.answer_settings = answer_settings or AnswerSettings()
         self.manifest_sha256 = _manifest_sha256(index)
+        self.corpus: Path | None = None
 
     @classmethod
     def open(
@@ -95,7 +99,9 @@ class FaqBot:
                 )
             log.warning("rebuilding index at %s: %s", index_dir, "; ".join(reasons))
             build_index(corpus, index_dir, embedder, show_progress=show_progress)
-        return cls(load_index(index_dir), embedder)
+        bot = cls(load_index(index_dir), embedder)
+        bot.corpus = Path(corpus) if corpus is not None else None
+        return bot
 
     def ask(self, question: str, top_k: int = 5) -> Reply:
         """Answer one question.

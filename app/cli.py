@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .bot import DEFAULT_CORPUS, DEFAULT_INDEX, FaqBot
-from .errors import FaqError
+from .errors import FaqError, IndexStateError
 
 log = logging.getLogger("app")
 
@@ -310,9 +310,10 @@ def run_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench as bench
 
     questions = load_questions(args.questions, args.limit)
-    figures = bench(
-        open_bot(args), args.index, args.corpus, questions, args.runs, args.batch
-    )
+    bot = open_bot(args)
+    if bot.corpus is None:
+        raise IndexStateError(f"index at {args.index} names no corpus; give --corpus")
+    figures = bench(bot, args.index, bot.corpus, questions, args.runs, args.batch)
     print(json.dumps(figures) if args.json else format_figures(figures))
     return 0
 

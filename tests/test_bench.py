@@ -51,6 +51,18 @@ def test_bench_prints_every_figure(small_index, small_corpus, two_questions, cap
         assert name in out
 
 
+def test_bench_times_the_corpus_the_index_was_built_from(
+    small_index, two_questions, capsys
+):
+    # No --corpus: the build is timed on the FAQ the manifest records.
+    code = main(
+        ["bench", "--index", str(small_index), "--questions", str(two_questions)]
+        + ["--runs", "1", "--batch", "2"]
+    )
+    assert code == 0
+    assert "build.build_s" in capsys.readouterr().out
+
+
 def test_questions_fall_back_to_built_in_list(tmp_path):
     questions = load_questions(tmp_path / "missing.jsonl", limit=5)
     assert questions == list(BUILT_IN_QUESTIONS[:5])
