@@ -12,6 +12,7 @@ from .errors import IndexStateError, QuestionError
 from .index import (
     MANIFEST,
     build_index,
+    default_chunking,
     load_index,
     read_manifest,
     recorded_corpus,
@@ -202,5 +203,6 @@ def _problems(index_dir: str | Path, corpus, embedder: Embedder) -> list[str]:
         manifest = read_manifest(index_dir)
     except IndexStateError as err:
         return [str(err)]
-    stale = stale_reasons(manifest, corpus, embedder.name, embedder.dimension)
+    chunking = default_chunking(embedder)
+    stale = stale_reasons(manifest, corpus, embedder.name, embedder.dimension, chunking)
     return stale + verify_files(index_dir, manifest)

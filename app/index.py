@@ -97,7 +97,7 @@ def build_index(
     """
     started = time.perf_counter()
     folder = Path(folder)
-    settings = settings or ChunkSettings(max_tokens=embedder.max_seq_length)
+    settings = settings or default_chunking(embedder)
     entries = load_corpus(corpus)
     passages = chunk_entries(entries, embedder.count_tokens, settings)
     keys = _keys(entries, passages)
@@ -359,11 +359,17 @@ def recorded_corpus(manifest: dict[str, Any]) -> Path | None:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
+def default_chunking(embedder: Embedder) -> ChunkSettings:
+    """The chunk settings a build uses unless told otherwise."""
+    return ChunkSettings(max_tokens=embedder.max_seq_length)
+
+
 def stale_reasons(
     manifest: dict[str, Any],
     corpus: str | Path | None,
     model: str,
     dimension: int | None = None,
+    chunking: ChunkSettings | None = None,
 ) -> list[str]:
     """Why an index no longer matches the corpus and model, if it does not.
 
@@ -372,6 +378,8 @@ def stale_reasons(
         corpus: The FAQ it must match; None skips the corpus check.
         model: The model id or folder that will embed questions.
         dimension: That model's vector size; None skips the check.
+        chunking: The chunk settings a build would use now; None skips
+            the check.
 
     Returns:
         Reasons in words; empty when the index is current.
@@ -383,6 +391,10 @@ def stale_reasons(
         reasons.append(
             f"manifest gives dimension {manifest.get('dimension')!r}, "
             f"the model makes {dimension}"
+        )
+    if chunking is not None and manifest.get("chunking") != asdict(chunking):
+        reasons.append(
+            f"chunked with {manifest.get('chunking')!r}, now {asdict(chunking)!r}"
         )
     if corpus is not None:
         try:

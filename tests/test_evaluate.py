@@ -226,6 +226,7 @@ def test_shipped_heldout_ranking_holds_its_level(shipped_bot):
 
 def test_shipped_heldout_refusals_hold_their_level(shipped_bot):
     figures = evaluate(shipped_bot, DEFAULT_SET, "heldout")
+    # Measured: 15/20 uncovered refused, 3/62 answerable wrongly refused.
     assert figures["refused_uncovered_rate"] >= 0.75
-    assert figures["wrongly_refused_rate"] <= 0.065
+    assert figures["wrongly_refused_rate"] <= 0.05
     assert figures["per_kind"]["offtopic"]["refused"] == 1.0

@@ -4,6 +4,7 @@ that leave the previous index whole when they fail."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from conftest import REPO, SHIPPED_CORPUS, SMALL_FAQ, write_jsonl
 
 import app.index as index_module
 from app.bot import FaqBot
+from app.chunk import ChunkSettings
 from app.embed import DEFAULT_MODEL
 from app.errors import CorpusError, IndexStateError
 from app.index import (
@@ -108,6 +110,15 @@ def test_changed_corpus_makes_the_index_stale(small_index, corpus_copy):
 def test_other_model_makes_the_index_stale(small_index, small_corpus):
     reasons = stale_reasons(read_manifest(small_index), small_corpus, "other/model")
     assert reasons == [f"built with model {DEFAULT_MODEL!r}, not 'other/model'"]
+
+
+def test_other_chunk_settings_make_the_index_stale(small_index, small_corpus):
+    manifest = read_manifest(small_index)
+    built_with = ChunkSettings(**manifest["chunking"])
+    assert stale_reasons(manifest, None, DEFAULT_MODEL, chunking=built_with) == []
+    smaller = replace(built_with, target_tokens=built_with.target_tokens // 2)
+    reasons = stale_reasons(manifest, None, DEFAULT_MODEL, chunking=smaller)
+    assert len(reasons) == 1 and reasons[0].startswith("chunked with")
 
 
 def test_missing_corpus_is_a_stale_reason(small_index, tmp_path):
