@@ -14,6 +14,7 @@ No file is pickled: metadata is JSON Lines, vectors are `.npy` and FAISS.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from importlib import metadata as pkg_metadata
 from pathlib import Path
 from typing import Any
 
+import filelock
 import numpy as np
 
 from .chunk import ChunkSettings, Passage, chunk_entries
@@ -37,6 +39,8 @@ from .vectors import make_vector_index, read_vector_index, write_vector_index
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+# Held while a build writes into the index folder.
+BUILD_LOCK = ".build.lock"
 MANIFEST = "manifest.json"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KEY_KINDS = ("topic", "subquestion", "passage", "sentence")
@@ -103,40 +107,37 @@ def build_index(
     keys = _keys(entries, passages)
     vectors = embedder.encode([key.text for key in keys], show_progress=show_progress)
 
-    staging = _staging_folder(folder)
-    generation = staging
-    try:
-        vector_info = _write_data(staging, entries, passages, keys, vectors)
-        manifest = _manifest(
-            corpus, embedder, settings, entries, passages, vectors, vector_info
-        )
-        manifest["files"] = {
-            f.relative_to(staging).as_posix(): {
-                "sha256": file_sha256(f),
-                "bytes": f.stat().st_size,
-            }
-            for f in sorted(staging.rglob("*"))
-            if f.is_file()
-        }
-        generation = (
-            folder / f"gen-{manifest['corpus_sha256'][:8]}-{int(time.time() * 1000)}"
-        )
-        staging.rename(generation)
-        manifest["generation"] = generation.name
-        manifest["build_seconds"] = round(time.perf_counter() - started, 2)
-        _replace_manifest(folder, manifest)
-    except BaseException as err:
-        # Until the manifest names it, the new generation is only clutter.
-        for leftover in (staging, generation):
-            shutil.rmtree(leftover, ignore_errors=True)
-        # A full disk shows up as OSError (numpy, files) or RuntimeError (FAISS).
-        if isinstance(err, OSError | RuntimeError):
-            raise IndexStateError(
-                f"cannot write the index at {folder} ({err}); "
-                "the previous index is unchanged"
-            ) from err
-        raise
-    _drop_old_generations(folder, keep=manifest["generation"])
+    # One build writes into a folder at a time: a second would otherwise
+    # clear this one's unfinished generation as clutter.
+    with _build_lock(folder):
+        staging = _staging_folder(folder)
+        generation = staging
+        try:
+            vector_info = _write_data(staging, entries, passages, keys, vectors)
+            manifest = _manifest(
+                corpus, embedder, settings, entries, passages, vectors, vector_info
+            )
+            manifest["files"] = _checksums(staging)
+            generation = (
+                folder
+                / f"gen-{manifest['corpus_sha256'][:8]}-{int(time.time() * 1000)}"
+            )
+            staging.rename(generation)
+            manifest["generation"] = generation.name
+            manifest["build_seconds"] = round(time.perf_counter() - started, 2)
+            _replace_manifest(folder, manifest)
+        except BaseException as err:
+            # Until the manifest names it, the new generation is only clutter.
+            for leftover in (staging, generation):
+                shutil.rmtree(leftover, ignore_errors=True)
+            # A full disk shows up as OSError (numpy, files) or RuntimeError (FAISS).
+            if isinstance(err, OSError | RuntimeError):
+                raise IndexStateError(
+                    f"cannot write the index at {folder} ({err}); "
+                    "the previous index is unchanged"
+                ) from err
+            raise
+        _drop_old_generations(folder, keep=manifest["generation"])
     log.info(
         "built index: %d entries, %d passages, %d vectors of dimension %d in %.1f s",
         len(entries),
@@ -146,6 +147,49 @@ def build_index(
         manifest["build_seconds"],
     )
     return manifest
+
+
+def _checksums(folder: Path) -> dict[str, dict[str, Any]]:
+    """SHA-256 and size of every file under `folder`, by relative path."""
+    return {
+        f.relative_to(folder).as_posix(): {
+            "sha256": file_sha256(f),
+            "bytes": f.stat().st_size,
+        }
+        for f in sorted(folder.rglob("*"))
+        if f.is_file()
+    }
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path, wait_seconds: float = 600.0):
+    """Hold the index folder's build lock, waiting for another build first.
+
+    Raises:
+        IndexStateError: The folder cannot be created, or another build
+            kept the lock for `wait_seconds`.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise IndexStateError(f"cannot write the index at {folder} ({err})") from err
+    lock = filelock.FileLock(folder / BUILD_LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        log.info("waiting for another build of %s to finish", folder)
+        try:
+            lock.acquire(timeout=wait_seconds)
+        except filelock.Timeout:
+            raise IndexStateError(
+                f"another build has held {folder / BUILD_LOCK} for "
+                f"{wait_seconds:.0f} s; wait for it, or delete that file if "
+                "no build is running"
+            ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _staging_folder(folder: Path) -> Path:

@@ -329,6 +329,29 @@ def test_build_killed_half_way_leaves_previous_index(
     assert answers(bot) == built[2]
 
 
+def test_two_builds_at_once_both_finish_and_leave_one_index(
+    built, index_copy, tmp_path, embedder
+):
+    corpus = write_faq(tmp_path / "faq.jsonl", FAQ + [{**FAQ[0], "id": "again"}])
+    args = ["build", "--corpus", str(corpus), "--index", str(index_copy)]
+    slow = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_BUILD, "_save", *args],
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    try:
+        assert _wait_for(lambda: _staging_has_files(index_copy))
+        # The slow build holds the lock: this one waits, then writes its own.
+        manifest = build_index(built[0], index_copy, embedder, show_progress=False)
+    finally:
+        assert slow.wait(timeout=300) == 0
+
+    assert not list(index_copy.glob(".gen-*"))
+    assert [p.name for p in index_copy.glob("gen-*")] == [manifest["generation"]]
+    bot = FaqBot.open(index_copy, corpus=built[0], rebuild=False)
+    assert answers(bot) == built[2]
+
+
 def test_next_build_clears_what_a_killed_build_left(built, index_copy, embedder):
     (index_copy / ".gen-leftover").mkdir()
     (index_copy / ".gen-leftover" / "vectors.faiss").write_bytes(b"half")
