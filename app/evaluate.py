@@ -482,17 +482,13 @@ def _ranker(topics: list[str], scores: Callable[[str], np.ndarray]) -> Ranker:
 
 
 def benchmark_dir() -> Path:
-    """The shared benchmark folder, which sits beside the repository.
+    """The StackFAQ benchmark folder kept in the repository.
 
     Raises:
         CorpusError: The StackFAQ files are not there.
     """
-    folder = REPO_ROOT.parent / "shared" / "benchmarks"
+    folder = REPO_ROOT / "corpus" / "eval" / "stackfaq"
     for name in ("stackfaq_entries.jsonl", "stackfaq_queries.jsonl"):
         if not (folder / name).is_file():
-            raise CorpusError(
-                folder / name,
-                "StackFAQ benchmark file missing; it is read from "
-                "shared/benchmarks beside the repository",
-            )
+            raise CorpusError(folder / name, "StackFAQ benchmark file missing")
     return folder
