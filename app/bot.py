@@ -92,6 +92,7 @@ class FaqBot:
         embedder = Embedder(model)
         reasons = _problems(index_dir, corpus, embedder)
         if reasons:
+            _refuse_other_corpus(index_dir, corpus)
             if not rebuild or corpus is None:
                 hint = f" --corpus {corpus}" if corpus is not None else " --corpus FAQ"
                 raise IndexStateError(
@@ -194,6 +195,23 @@ def _default_corpus(index_dir: str | Path) -> Path | None:
         return recorded_corpus(read_manifest(index_dir))
     except IndexStateError:
         return None
+
+
+def _refuse_other_corpus(index_dir: str | Path, corpus: str | Path | None) -> None:
+    """Refuse to rebuild an index from another FAQ than its own: that would
+    overwrite an index the user made (or the shipped one) without asking."""
+    try:
+        built_from = recorded_corpus(read_manifest(index_dir))
+    except IndexStateError:
+        return  # no readable manifest: nothing of the user's to keep
+    if corpus is None or built_from is None:
+        return
+    if Path(corpus).resolve() != built_from.resolve():
+        raise IndexStateError(
+            f"index at {index_dir} was built from {built_from}, not {corpus}; "
+            f"build that FAQ into a folder of its own: python -m app build "
+            f"--corpus {corpus} --index NEW_FOLDER"
+        )
 
 
 def _problems(index_dir: str | Path, corpus, embedder: Embedder) -> list[str]:

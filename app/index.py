@@ -27,7 +27,11 @@ from importlib import metadata as pkg_metadata
 from pathlib import Path
 from typing import Any
 
-import filelock
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 import numpy as np
 
 from .chunk import ChunkSettings, Passage, chunk_entries
@@ -39,8 +43,6 @@ from .vectors import make_vector_index, read_vector_index, write_vector_index
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-# Held while a build writes into the index folder.
-BUILD_LOCK = ".build.lock"
 MANIFEST = "manifest.json"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KEY_KINDS = ("topic", "subquestion", "passage", "sentence")
@@ -163,7 +165,8 @@ def _checksums(folder: Path) -> dict[str, dict[str, Any]]:
 
 @contextlib.contextmanager
 def _build_lock(folder: Path, wait_seconds: float = 600.0):
-    """Hold the index folder's build lock, waiting for another build first.
+    """Hold an exclusive lock on the index folder itself (no lock file is
+    left behind), waiting for another build to finish first.
 
     Raises:
         IndexStateError: The folder cannot be created, or another build
@@ -171,25 +174,35 @@ def _build_lock(folder: Path, wait_seconds: float = 600.0):
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        handle = os.open(folder, os.O_RDONLY)
     except OSError as err:
         raise IndexStateError(f"cannot write the index at {folder} ({err})") from err
-    lock = filelock.FileLock(folder / BUILD_LOCK)
     try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        log.info("waiting for another build of %s to finish", folder)
-        try:
-            lock.acquire(timeout=wait_seconds)
-        except filelock.Timeout:
-            raise IndexStateError(
-                f"another build has held {folder / BUILD_LOCK} for "
-                f"{wait_seconds:.0f} s; wait for it, or delete that file if "
-                "no build is running"
-            ) from None
-    try:
+        _wait_for_lock(handle, folder, wait_seconds)
         yield
     finally:
-        lock.release()
+        os.close(handle)  # closing releases the lock
+
+
+def _wait_for_lock(handle: int, folder: Path, wait_seconds: float) -> None:
+    if fcntl is None:
+        return  # no advisory locks on this system: builds are not serialised
+    deadline = time.monotonic() + wait_seconds
+    waiting = False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise IndexStateError(
+                    f"another build has been writing to {folder} for "
+                    f"{wait_seconds:.0f} s; try again when it has finished"
+                ) from None
+            if not waiting:
+                log.info("waiting for another build of %s to finish", folder)
+                waiting = True
+            time.sleep(0.2)
 
 
 def _staging_folder(folder: Path) -> Path:

@@ -28,35 +28,40 @@ def index_copy(small_index, tmp_path) -> Path:
 
 
 @pytest.fixture
-def stale_corpus(small_corpus, tmp_path) -> Path:
-    """The small FAQ less its last entry, at the same file name."""
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    return write_jsonl(folder / small_corpus.name, SMALL_FAQ[:-1])
+def own_index(shared_model, tmp_path) -> tuple[Path, Path]:
+    """An index built from a corpus file of the test's own, which the test
+    may then change in place."""
+    corpus = write_jsonl(tmp_path / "faq.jsonl", SMALL_FAQ)
+    FaqBot.open(tmp_path / "index", corpus=corpus)
+    return tmp_path / "index", corpus
 
 
-def test_open_serves_a_current_index(shared_model, index_copy, small_corpus):
-    before = read_manifest(index_copy)["generation"]
-    bot = FaqBot.open(index_copy, corpus=small_corpus, rebuild=False)
-    assert bot.ask("I forgot my password").found
-    assert read_manifest(index_copy)["generation"] == before
-
-
-def test_open_rebuilds_a_stale_index(shared_model, index_copy, stale_corpus):
-    before = read_manifest(index_copy)["generation"]
-    bot = FaqBot.open(index_copy, corpus=stale_corpus, rebuild=True)
-    assert read_manifest(index_copy)["generation"] != before
+def test_open_rebuilds_a_stale_index(own_index):
+    index, corpus = own_index
+    before = read_manifest(index)["generation"]
+    write_jsonl(corpus, SMALL_FAQ[:-1])
+    bot = FaqBot.open(index, corpus=corpus, rebuild=True)
+    assert read_manifest(index)["generation"] != before
     assert len(bot.index.entries) == len(SMALL_FAQ) - 1
     assert "deletion" not in bot.index.entries
 
 
-def test_open_refuses_a_stale_index_without_rebuild(
-    shared_model, index_copy, stale_corpus
-):
+def test_open_refuses_a_stale_index_without_rebuild(own_index):
+    index, corpus = own_index
+    write_jsonl(corpus, SMALL_FAQ[:-1])
     with pytest.raises(
         IndexStateError, match="does not match the one the index was built"
     ):
-        FaqBot.open(index_copy, corpus=stale_corpus, rebuild=False)
+        FaqBot.open(index, corpus=corpus, rebuild=False)
+
+
+def test_open_never_rebuilds_an_index_from_another_corpus(own_index, tmp_path):
+    index, _ = own_index
+    before = read_manifest(index)
+    other = write_jsonl(tmp_path / "other.jsonl", SMALL_FAQ[:2])
+    with pytest.raises(IndexStateError, match="build that FAQ into a folder"):
+        FaqBot.open(index, corpus=other, rebuild=True)
+    assert read_manifest(index) == before
 
 
 def test_open_rebuilds_a_damaged_index(shared_model, index_copy, small_corpus):
@@ -78,13 +83,13 @@ def test_open_without_corpus_cannot_rebuild(shared_model, tmp_path):
         FaqBot.open(tmp_path / "none", corpus=None)
 
 
-def test_open_with_broken_corpus_keeps_the_index(shared_model, index_copy, tmp_path):
-    broken = tmp_path / "faq.jsonl"
-    broken.write_text('{"question": "Q?"}\n', encoding="utf-8")
-    before = read_manifest(index_copy)
+def test_open_with_broken_corpus_keeps_the_index(own_index):
+    index, corpus = own_index
+    corpus.write_text('{"question": "Q?"}\n', encoding="utf-8")
+    before = read_manifest(index)
     with pytest.raises(CorpusError, match=r"faq\.jsonl:1"):
-        FaqBot.open(index_copy, corpus=broken)
-    assert read_manifest(index_copy) == before
+        FaqBot.open(index, corpus=corpus)
+    assert read_manifest(index) == before
 
 
 @pytest.mark.parametrize("question", [None, 42, b"bytes"])
