@@ -8,6 +8,7 @@ the FAQ does not cover the question and offers the closest topics instead.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,6 +18,8 @@ from .search import TopicHit
 from .text import for_display, near_duplicate, words
 
 NOT_COVERED = "The FAQ does not cover this question."
+# A section title in brackets standing alone, such as "[Introduction to X]".
+_HEADING = re.compile(r"\s*[\[【][^\]】]*[\]】]\s*")
 
 
 @dataclass(frozen=True)
@@ -233,13 +236,24 @@ def _candidates(
         ]
     )
     sims = index.sentence_vectors[rows] @ query
+    opening = None  # (passage, start) of a short lead-in such as "No."
     for row, sim in zip(rows, sims):
         passage_id, start, end = (int(x) for x in index.sentence_spans[row])
         passage = index.passages[passage_id]
-        text = index.entries[passage.entry_id].text[start:end]
-        # Sub-questions ask rather than answer; fragments say too little.
-        if len(words(text)) < 3 or text.rstrip().endswith(("?", "？")):
+        entry_text = index.entries[passage.entry_id].text
+        text = entry_text[start:end]
+        if text.rstrip().endswith(("?", "？")) or _HEADING.fullmatch(text):
+            opening = None  # sub-questions ask and headings name; neither answers
             continue
+        if len(words(text)) < 3:
+            # Too short to stand alone, but "No." or "Yes." carries the
+            # answer: it is kept as the start of the next sentence.
+            opening = (passage_id, start)
+            continue
+        if opening is not None and opening[0] == passage_id:
+            start = opening[1]
+            text = entry_text[start:end]
+        opening = None
         overlap = len(asked & set(words(text))) / max(1, len(asked))
         score = float(sim) + 0.1 * overlap + 0.2 * passage_ids[passage_id]
         found.append(_Candidate(rank, passage.entry_id, start, end, text, score))

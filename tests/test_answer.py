@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SHIPPED_CORPUS, SMALL_FAQ, assert_extractive, cited_sentences
+from conftest import (
+    SHIPPED_CORPUS,
+    SMALL_FAQ,
+    assert_extractive,
+    cited_sentences,
+    write_jsonl,
+)
 
 from app.answer import NOT_COVERED
 from app.bot import MAX_QUESTION_CHARS, FaqBot
@@ -120,6 +126,37 @@ def shipped_bot(tmp_path_factory, embedder):
 @pytest.fixture(scope="module")
 def shipped_texts():
     return {entry.topic: entry.text for entry in load_corpus(SHIPPED_CORPUS)}
+
+
+YES_NO_FAQ = [
+    {
+        "question": "Can I cancel my order after it has shipped?",
+        "answer": "No. Once the parcel has left our warehouse you can only "
+        "return it after delivery.",
+    },
+    {
+        "question": "Do you ship to other countries?",
+        "answer": "Yes. We ship to every country of the European Union.",
+    },
+    {
+        "question": "How do I reset my password?",
+        "answer": "Click Forgot password on the sign-in page and follow the "
+        "link we email you.",
+    },
+]
+
+
+def test_a_short_yes_or_no_stays_with_the_sentence_it_opens(tmp_path, embedder):
+    corpus = write_jsonl(tmp_path / "faq.jsonl", YES_NO_FAQ)
+    build_index(corpus, tmp_path / "index", embedder, show_progress=False)
+    bot = FaqBot(load_index(tmp_path / "index"), embedder)
+
+    reply = bot.ask("can I cancel an order that already shipped?")
+
+    assert reply.found
+    assert reply.answer.startswith("No. Once the parcel has left")
+    texts = {row["question"]: row["answer"] for row in YES_NO_FAQ}
+    assert_extractive(reply, texts)
 
 
 def test_shipped_exit_promotion_question_is_found(shipped_bot, shipped_texts):
