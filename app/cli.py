@@ -214,8 +214,10 @@ def run_serve(args: argparse.Namespace) -> int:
     """Serve the chat in the browser."""
     from .ui import launch
 
+    bot = open_bot(args)
+    _check_port_free(args.host, args.port)
     launch(
-        open_bot(args),
+        bot,
         host=args.host,
         port=args.port,
         data=args.data,
@@ -223,6 +225,21 @@ def run_serve(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
     )
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail in one line when the port is taken, rather than in Gradio's
+    traceback after it has tried a range of other ports."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise FaqError(
+                f"cannot serve on {host}:{port} ({err.strerror}); "
+                "choose another port with --port"
+            ) from None
 
 
 @command("feedback")
@@ -246,6 +263,10 @@ def run_feedback(args: argparse.Namespace) -> int:
         except FileExistsError:
             raise FeedbackError(
                 f"{str(args.out)!r} exists; pass --force to overwrite it"
+            ) from None
+        except OSError as err:
+            raise FeedbackError(
+                f"cannot write {str(args.out)!r}: {err.strerror}"
             ) from None
     log.info("exported %d votes from %s", count, folder)
     return 0

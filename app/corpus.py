@@ -321,6 +321,9 @@ def _entry(file: Path, line: int, record: Any, default_id: str) -> Entry:
     cleaned = {}
     for name, limit in limits.items():
         value = fields.pop(name, None)
+        if value is not None and not isinstance(value, str):
+            kind = type(value).__name__
+            raise CorpusError(file, f"{name!r} must be text, not {kind}", line)
         if isinstance(value, str):
             _check_length(file, line, name, value, limit)
             cleaned[name] = clean(value)

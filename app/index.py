@@ -37,7 +37,7 @@ import numpy as np
 from .chunk import ChunkSettings, Passage, chunk_entries
 from .corpus import Entry, corpus_hash, load_corpus
 from .embed import Embedder, file_sha256
-from .errors import FaqError, IndexStateError
+from .errors import CorpusError, FaqError, IndexStateError
 from .vectors import make_vector_index, read_vector_index, write_vector_index
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ def build_index(
     settings = settings or default_chunking(embedder)
     entries = load_corpus(corpus)
     passages = chunk_entries(entries, embedder.count_tokens, settings)
+    _require_words(corpus, passages)
     keys = _keys(entries, passages)
     vectors = embedder.encode([key.text for key in keys], show_progress=show_progress)
 
@@ -261,6 +262,18 @@ def _keys(entries: list[Entry], passages: list[Passage]) -> list[Key]:
                     Key(text, passage.id, KEY_KINDS.index("sentence"), start, end)
                 )
     return keys
+
+
+def _require_words(corpus: str | Path, passages: list[Passage]) -> None:
+    """Fail before any work when no passage has a word to search by."""
+    from .search import Lexical
+
+    if not Lexical.has_words([p.key_text for p in passages]):
+        raise CorpusError(
+            corpus,
+            "no entry holds a searchable word (two or more letters, "
+            "not a stop word such as 'the' or 'is')",
+        )
 
 
 def _write_data(

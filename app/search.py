@@ -105,6 +105,15 @@ class Lexical:
         """Index the passages' embedded texts."""
         return cls.from_texts([p.key_text for p in passages])
 
+    @staticmethod
+    def has_words(texts: list[str]) -> bool:
+        """Whether BM25 would find any word to index in `texts` (two or more
+        letters, not an English stop word)."""
+        tokens = _bm25s().tokenize(
+            texts, stopwords="english", return_ids=False, show_progress=False
+        )
+        return any(tokens)
+
     @classmethod
     def from_texts(cls, texts: list[str]) -> Lexical:
         """Index plain texts; scores come back in the same order."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,27 @@ def test_ask_reads_stdin_and_reports_an_empty_line(built):
     assert rows[0]["found"] and rows[2]["found"]
     assert rows[1]["question"] == "" and "empty" in rows[1]["error"]
     assert len(error_lines(result.stderr)) == 1
+
+
+def test_corpus_without_a_searchable_word_is_one_error_line(tmp_path):
+    corpus = write_jsonl(tmp_path / "faq.jsonl", [{"question": "A?", "answer": "B."}])
+    result = run("build", "--corpus", str(corpus), "--index", str(tmp_path / "i"))
+    assert result.returncode == 2
+    assert "no entry holds a searchable word" in error_lines(result.stderr)[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_taken_port_is_one_error_line(built):
+    corpus, index, _ = built
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run("serve", "--index", str(index), "--corpus", str(corpus),
+                     "--port", port)  # fmt: skip
+    assert result.returncode == 2
+    assert "choose another port with --port" in error_lines(result.stderr)[0]
+    assert "Traceback" not in result.stderr
 
 
 def test_broken_corpus_is_one_error_line_and_keeps_the_index(built, tmp_path):

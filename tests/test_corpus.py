@@ -224,6 +224,7 @@ BAD_FILES = [
     ("blank.jsonl", '{"question": "Q?", "answer": "A."}\n' + json.dumps({"question": "Q2?", "answer": "\u200b\u00a0"}) + "\n", 2, "missing or empty 'answer'"),
     ("control.jsonl", json.dumps({"question": "\u0007\u001b", "answer": "A."}) + "\n", 1, "missing or empty 'question'"),
     ("list.jsonl", '{"question": "Q?", "answer": "A."}\n["Q2?", "A2."]\n', 2, "expected an object"),
+    ("number.jsonl", '{"question": 5, "answer": "A."}\n', 1, "'question' must be text, not int"),
 ]  # fmt: skip
 
 

@@ -282,6 +282,15 @@ def test_cli_export_refuses_to_overwrite_without_force(tmp_path, capsys):
     assert json.loads(out.read_text())["question"] == REPLY["question"]
 
 
+def test_cli_export_into_a_missing_folder_is_one_line(tmp_path, capsys):
+    FeedbackStore(tmp_path).record(True, REPLY, HASH)
+    out = tmp_path / "no-such-folder" / "votes.csv"
+    args = ["feedback", "export", "--data", str(tmp_path), "--out", str(out)]
+
+    assert main(args) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
 def test_cli_export_names_folder_without_feedback(tmp_path, capsys):
     assert main(["feedback", "export", "--data", str(tmp_path / "none")]) == 2
     assert "no feedback stored" in capsys.readouterr().err
