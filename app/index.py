@@ -42,6 +42,17 @@ from .vectors import make_vector_index, read_vector_index, write_vector_index
 
 log = logging.getLogger(__name__)
 
+
+def _read_umask() -> int:
+    # Reading the mask means setting it, so it is read once, at import,
+    # before any thread could create a file in between.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -215,7 +226,10 @@ def _staging_folder(folder: Path) -> Path:
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".gen-", dir=folder))
+        staging = Path(tempfile.mkdtemp(prefix=".gen-", dir=folder))
+        # mkdtemp makes it private; an index is as readable as other files.
+        staging.chmod(0o777 & ~_UMASK)
+        return staging
     except OSError as err:
         raise IndexStateError(f"cannot write the index at {folder} ({err})") from err
 
@@ -290,7 +304,12 @@ def _write_data(
     spans = np.array(
         [(keys[i].passage, keys[i].start, keys[i].end) for i in rows], dtype=np.int64
     ).reshape(-1, 3)
-    _write_jsonl(folder / "entries.jsonl", (asdict(e) for e in entries))
+    # Sources are named as the manifest names the corpus, so that a
+    # committed index holds no path of the machine that built it.
+    _write_jsonl(
+        folder / "entries.jsonl",
+        ({**asdict(e), "source": recorded_path(e.source)} for e in entries),
+    )
     _write_jsonl(folder / "passages.jsonl", (asdict(p) for p in passages))
     _save(
         folder / "key_passage.npy", np.array([k.passage for k in keys], dtype=np.int32)
@@ -371,6 +390,7 @@ def _replace_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     )
     try:
         with handle:
+            os.chmod(handle.name, 0o666 & ~_UMASK)
             json.dump(manifest, handle, indent=2, sort_keys=True)
             handle.write("\n")
             handle.flush()

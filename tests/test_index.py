@@ -3,6 +3,8 @@ that leave the previous index whole when they fail."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -89,6 +91,21 @@ def test_index_folder_holds_manifest_and_one_generation(small_index):
     names = sorted(p.name for p in small_index.iterdir())
     manifest = read_manifest(small_index)
     assert names == sorted([MANIFEST, manifest["generation"]])
+
+
+def test_index_files_are_as_readable_as_the_umask_allows(small_index):
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in small_index.rglob("*"):
+        wanted = (0o777 if path.is_dir() else 0o666) & ~mask
+        assert path.stat().st_mode & 0o777 == wanted, path
+
+
+def test_entries_name_their_source_as_the_manifest_names_the_corpus(small_index):
+    manifest = read_manifest(small_index)
+    entries = small_index / manifest["generation"] / "entries.jsonl"
+    sources = {json.loads(line)["source"] for line in entries.open()}
+    assert sources == {manifest["corpus"]}
 
 
 def test_loaded_index_has_every_entry(small_index):
