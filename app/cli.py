@@ -88,6 +88,9 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=int, default=7860, help="port (default: %(default)s)"
     )
+    serve.add_argument(
+        "--title", default=None, help="page title (default: named after the corpus)"
+    )
     _add_serve_limits(serve)
     _add_feedback_parser(sub)
     _add_eval_parser(sub)
@@ -223,6 +226,7 @@ def run_serve(args: argparse.Namespace) -> int:
         data=args.data,
         max_queue=args.max_queue,
         concurrency=args.concurrency,
+        title=args.title,
     )
     return 0
 

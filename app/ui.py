@@ -30,13 +30,13 @@ from starlette.middleware import Middleware  # noqa: E402
 from starlette.responses import PlainTextResponse  # noqa: E402
 
 from .answer import Reply  # noqa: E402
-from .bot import DEFAULT_INDEX, MAX_QUESTION_CHARS, FaqBot  # noqa: E402
+from .bot import DEFAULT_CORPUS, DEFAULT_INDEX, MAX_QUESTION_CHARS, FaqBot  # noqa: E402
 from .errors import FaqError, FeedbackError  # noqa: E402
 from .feedback import FeedbackStore, data_dir  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-TITLE = "Seller help FAQ"
+SHIPPED_TITLE = "Seller help FAQ"
 # Turns kept in one conversation; older ones scroll away, so neither the
 # state nor the messages sent to the browser grow without end.
 MAX_TURNS = 50
@@ -179,11 +179,24 @@ def open_store(folder: str | Path | None = None) -> FeedbackStore | None:
         return None
 
 
+def default_title(bot: FaqBot) -> str:
+    """The page title: the shipped FAQ's name, else one made from the
+    corpus file's name ("pet_care.csv" gives "Pet care FAQ"), else "FAQ"."""
+    if bot.corpus is None:
+        return "FAQ"
+    if bot.corpus.resolve() == DEFAULT_CORPUS.resolve():
+        return SHIPPED_TITLE
+    name = re.sub(r"[_\-\s]+", " ", bot.corpus.stem).strip() or "FAQ"
+    name = name[0].upper() + name[1:]
+    return name if name.lower().endswith("faq") else f"{name} FAQ"
+
+
 def build_app(
     bot: FaqBot,
     data: str | Path | None = None,
     max_queue: int = 64,
     concurrency: int = 4,
+    title: str | None = None,
 ) -> gr.Blocks:
     """Lay out the chat for one bot, with a bounded request queue.
 
@@ -193,15 +206,18 @@ def build_app(
         max_queue: Requests that may wait; more get a "queue is full" reply.
             Defaults to 64.
         concurrency: Requests answered at once. Defaults to 4.
+        title: Page title. Defaults to `default_title(bot)`.
 
     Returns:
         The app, ready to launch.
     """
     store = open_store(data)
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    title = title or default_title(bot)
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
         gr.Markdown(
-            f"## {TITLE}\nAnswers are sentences taken from the FAQ, each marked with "
-            "the topic it came from. Questions the FAQ does not cover are declined."
+            f"## {escape(title)}\nAnswers are sentences taken from the FAQ, each "
+            "marked with the topic it came from. Questions the FAQ does not cover "
+            "are declined."
         )
         session = gr.State(new_session())
         chatbot = gr.Chatbot(
@@ -214,7 +230,7 @@ def build_app(
         )
         question = gr.Textbox(
             label="Your question",
-            placeholder="Ask about the seller help FAQ",
+            placeholder=f"Ask the {title}",
             max_length=MAX_QUESTION_CHARS * 4,
             submit_btn=True,
         )
@@ -297,6 +313,7 @@ def launch(
     max_queue: int = 64,
     concurrency: int = 4,
     block: bool = True,
+    title: str | None = None,
 ) -> gr.Blocks:
     """Serve the chat; until interrupted unless `block` is False.
 
@@ -309,11 +326,14 @@ def launch(
         concurrency: Requests answered at once. Defaults to 4.
         block: Serve in the foreground. Defaults to True; with False the
             server runs in a thread and the caller must `close()` it.
+        title: Page title. Defaults to `default_title(bot)`.
 
     Returns:
         The running app (once it stops, when `block` is True).
     """
-    demo = build_app(bot, data, max_queue=max_queue, concurrency=concurrency)
+    demo = build_app(
+        bot, data, max_queue=max_queue, concurrency=concurrency, title=title
+    )
     blocked = [bot.index.folder, data_dir(data)]
     demo.launch(**launch_options(host, port, blocked), prevent_thread_lock=not block)
     return demo

@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 import time
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,7 +24,7 @@ from markdown_it import MarkdownIt  # noqa: E402
 
 from app import Embedder, FaqBot, build_index, load_index  # noqa: E402
 from app.bot import MAX_QUESTION_CHARS  # noqa: E402
-from app.ui import MAX_TURNS, _trim, launch, new_session  # noqa: E402
+from app.ui import MAX_TURNS, _trim, default_title, launch, new_session  # noqa: E402
 
 FAQ = [
     ("refund", "How do I refund a buyer?", "Open the order page and choose Refund. Enter the amount to return to the buyer and confirm. The buyer receives the money within five working days."),
@@ -216,7 +217,7 @@ def test_flood_is_told_queue_is_full_and_served_after(bot, tmp_path):
     class HeldBot:
         """Holds every answer until the flood has been turned away."""
 
-        index, manifest_sha256 = bot.index, bot.manifest_sha256
+        index, manifest_sha256, corpus = bot.index, bot.manifest_sha256, bot.corpus
 
         def ask(self, question, top_k=5):
             release.wait(timeout=60)
@@ -252,3 +253,25 @@ def _outcome(job) -> bool | str:
         return job.result()["found"]
     except QueueError as err:
         return str(err)
+
+
+@pytest.mark.parametrize(
+    ("corpus", "title"),
+    [
+        (None, "FAQ"),
+        ("corpus/seller_help_faq.txt", "Seller help FAQ"),
+        ("/tmp/pet_care.csv", "Pet care FAQ"),
+        ("/tmp/shop-faq.jsonl", "Shop faq"),
+    ],
+)
+def test_page_title_follows_the_corpus(bot, corpus, title):
+    bot.corpus = Path(corpus) if corpus else None
+    try:
+        assert default_title(bot) == title
+    finally:
+        bot.corpus = None
+
+
+def test_served_page_carries_its_title(url):
+    config = httpx.get(url + "/config", timeout=30).json()
+    assert config["title"] == "FAQ"
