@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .chunk import Passage
-from .text import words
+from .text import strip_markup, words
 
 if TYPE_CHECKING:
     from .embed import Embedder
@@ -213,6 +213,9 @@ class Searcher:
         Returns:
             For each question, what `search` returns for it.
         """
+        # Pasted markup is not part of what is asked; a question that is
+        # nothing but markup is searched as it was typed.
+        questions = [strip_markup(q) or q for q in questions]
         if self.settings.mend_spelling:
             questions = [self.speller.mend(q) for q in questions]
         queries = self.embedder.encode_queries(questions)

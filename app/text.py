@@ -102,6 +102,26 @@ def _spans_between(text: str, cuts: list[int]) -> list[tuple[int, int]]:
     return spans
 
 
+# Markup a user may paste around a question; none of it is asked.
+_SCRIPT_OR_STYLE = re.compile(
+    r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL
+)
+_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+_MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_URL = re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)
+
+
+def strip_markup(text: str) -> str:
+    """`text` without HTML tags, script bodies, link targets and URLs; the
+    words a reader sees stay. Only for searching: replies show what the
+    user typed, escaped."""
+    text = _SCRIPT_OR_STYLE.sub(" ", text)
+    text = _TAG.sub(" ", text)
+    text = _MARKDOWN_LINK.sub(r" \1 ", text)
+    text = _URL.sub(" ", text)
+    return _RUNS_OF_SPACE.sub(" ", text).strip()
+
+
 def words(text: str) -> list[str]:
     """Return the lower-cased words of `text` (letters and digits only)."""
     return _WORD.findall(text.lower())

@@ -159,6 +159,20 @@ def test_a_short_yes_or_no_stays_with_the_sentence_it_opens(tmp_path, embedder):
     assert_extractive(reply, texts)
 
 
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        "<b>I forgot my password</b> <script>alert(1)</script>",
+        "[I forgot my password](https://example.com/help)",
+    ],
+)
+def test_markup_around_a_question_does_not_change_its_answer(small_bot, wrapped):
+    plain = small_bot.ask("I forgot my password")
+    reply = small_bot.ask(wrapped)
+    assert reply.found and reply.answer == plain.answer
+    assert reply.question == wrapped  # shown back as typed (escaped by the UI)
+
+
 def test_shipped_exit_promotion_question_is_found(shipped_bot, shipped_texts):
     reply = shipped_bot.ask("how do I get out of a promotion I signed up for?")
     assert reply.found, reply.answer

@@ -11,6 +11,7 @@ from app.text import (
     is_shouting,
     near_duplicate,
     sentence_spans,
+    strip_markup,
     words,
 )
 
@@ -122,3 +123,19 @@ def test_is_shouting_ignores_short_text():
 
 def test_clean_drops_bidirectional_overrides():
     assert clean("pay\u202eout\u200e acc\u2066ount") == "payout account"
+
+
+@pytest.mark.parametrize(
+    ("typed", "searched"),
+    [
+        ("<b>password</b> <script>alert(1)</script>", "password"),
+        ("reset [my password](https://example.com/x) now", "reset my password now"),
+        ("![logo](http://a/b.png) store logo", "logo store logo"),
+        ("see www.example.com or https://a.b/c?d=1 please", "see or please"),
+        ("<style>p {color: red}</style>refund", "refund"),
+        ("is 3 < 5 and 7 > 2?", "is 3 < 5 and 7 > 2?"),
+        ("<unclosed script", "<unclosed script"),
+    ],
+)
+def test_strip_markup_keeps_the_words_a_reader_sees(typed, searched):
+    assert strip_markup(typed) == searched
