@@ -75,7 +75,8 @@ class FaqBot:
             index_dir: The index folder. Defaults to the repository's `index/`.
             corpus: The FAQ the index must match. Defaults to the corpus the
                 index was built from (the shipped seller-help FAQ for the
-                repository's own index).
+                repository's own index); when that file is gone, the index
+                is served as built.
             model: Model id or folder. Defaults to `$FAQ_MODEL` or
                 all-MiniLM-L6-v2.
             rebuild: Rebuild a missing, stale or damaged index from `corpus`
@@ -86,7 +87,18 @@ class FaqBot:
             IndexStateError: The index is unusable and cannot be rebuilt.
             CorpusError, ModelError: The inputs are at fault.
         """
-        corpus = corpus if corpus is not None else _default_corpus(index_dir)
+        if corpus is None:
+            corpus = _default_corpus(index_dir)
+            if corpus is not None and not Path(corpus).exists():
+                # An index shipped without its FAQ is still whole (its
+                # checksums are checked); only its currency is unknown.
+                log.warning(
+                    "corpus %s, which the index at %s was built from, is gone; "
+                    "serving the index as built",
+                    corpus,
+                    index_dir,
+                )
+                corpus = None
         if corpus is not None:
             corpus_files(corpus)  # a bad path fails before the model loads
         embedder = Embedder(model)

@@ -83,6 +83,17 @@ def test_open_without_corpus_cannot_rebuild(shared_model, tmp_path):
         FaqBot.open(tmp_path / "none", corpus=None)
 
 
+def test_index_whose_corpus_is_gone_is_served_as_built(own_index, caplog):
+    index, corpus = own_index
+    corpus.unlink()
+    bot = FaqBot.open(index)
+    assert bot.ask("I forgot my password").found
+    assert bot.corpus is None
+    assert "is gone; serving the index as built" in caplog.text
+    with pytest.raises(CorpusError, match="no such file"):
+        FaqBot.open(index, corpus=corpus)  # named outright, it must exist
+
+
 def test_open_with_broken_corpus_keeps_the_index(own_index):
     index, corpus = own_index
     corpus.write_text('{"question": "Q?"}\n', encoding="utf-8")
