@@ -155,6 +155,7 @@ class _FakeBot:
     """Answers every question with the same reply, from a one-topic index."""
 
     manifest_sha256 = HASH
+    corpus = None
 
     def __init__(self, folder: Path | None = None):
         topic = SimpleNamespace(topic=REPLY["citations"][0]["topic"])
