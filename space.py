@@ -12,6 +12,10 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from app.memory import limit_malloc_arenas  # noqa: E402
+
+limit_malloc_arenas()  # before the model and the server start threads
+
 from app.bot import FaqBot  # noqa: E402
 from app.feedback import data_dir  # noqa: E402
 from app.ui import build_app, launch_options  # noqa: E402

@@ -215,6 +215,9 @@ def _plain(reply) -> str:
 @command("serve")
 def run_serve(args: argparse.Namespace) -> int:
     """Serve the chat in the browser."""
+    from .memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before the model and the server start threads
     from .ui import launch
 
     bot = open_bot(args)
