@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,22 @@ SMALL_FAQ = [
 ]  # fmt: skip
 
 _CITED = re.compile(r"\s*(.+?) \[(\d+)\]")
+
+
+def run_app(
+    *args: str, stdin: str | None = None, cwd: Path = REPO, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """Run `python -m app ARGS` in a fresh process, offline, and capture it."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SMALL_FAQ, write_jsonl
+from conftest import SMALL_FAQ, write_jsonl
+from conftest import run_app as run
 
 from app.index import read_manifest
 
 CONTRACT = {"question", "found", "answer", "citations", "passages"}
-
-
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=REPO,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def error_lines(stderr: str) -> list[str]:

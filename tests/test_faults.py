@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_app
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -86,18 +87,6 @@ def index_copy(built, tmp_path) -> Path:
     return Path(shutil.copytree(built[1], tmp_path / "index"))
 
 
-def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 # --- a bad corpus stops the build and leaves the index as it was ------------
 
 
@@ -151,7 +140,7 @@ def test_bad_corpus_build_names_file_and_keeps_index(
     before = snapshot(index_copy)
     corpus = make_corpus(tmp_path)
 
-    result = run_cli("build", "--corpus", str(corpus), "--index", str(index_copy))
+    result = run_app("build", "--corpus", str(corpus), "--index", str(index_copy))
 
     assert result.returncode == 2
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
@@ -243,7 +232,7 @@ def test_damaged_index_is_rebuilt_and_answers_the_same(built, index_copy, damage
 def test_cli_no_rebuild_refuses_damaged_index(built, index_copy):
     _truncate_vectors(index_copy)
 
-    result = run_cli(
+    result = run_app(
         "ask",
         "--index",
         str(index_copy),
